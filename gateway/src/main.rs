@@ -1,0 +1,3 @@
+//! The REST gateway; its routes arrive with the gateway issue.
+
+fn main() {}

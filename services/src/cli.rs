@@ -1,0 +1,146 @@
+//! Command line: flags whose defaults are the environment variables of CONTRACT §5.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::{
+    demo,
+    grpc::{self, ServerSettings},
+    store::{self, PoolSettings},
+    telemetry::LogFormat,
+};
+
+/// The ticket service: owns the ticket store and serves `tickets.v2` over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "ticket-service", version, about)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Database URL: `sqlite://path?mode=rwc` (embedded) or `postgres://user@host/db`.
+    #[arg(
+        long,
+        env = "TICKETS_DATABASE_URL",
+        default_value = "sqlite://tickets.db?mode=rwc",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "TICKETS_GRPC_ADDR", default_value = "0.0.0.0:50051", global = true)]
+    pub grpc_addr: SocketAddr,
+
+    /// Address of the Prometheus `/metrics` endpoint.
+    #[arg(long, env = "TICKETS_METRICS_ADDR", default_value = "0.0.0.0:9464", global = true)]
+    pub metrics_addr: SocketAddr,
+
+    /// Most database connections open at once.
+    #[arg(long, env = "TICKETS_DB_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub db_max_connections: u32,
+
+    /// How long a call waits for a database connection before failing UNAVAILABLE (ms).
+    #[arg(long, env = "TICKETS_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000), global = true)]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "TICKETS_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024), global = true)]
+    pub max_message_bytes: u64,
+
+    /// How long in-flight calls may finish after SIGTERM before they are dropped (seconds).
+    #[arg(long, env = "TICKETS_SHUTDOWN_GRACE_SECONDS", default_value_t = 20, global = true)]
+    pub shutdown_grace_seconds: u64,
+
+    /// Log line format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Apply migrations, then serve gRPC until SIGTERM or Ctrl-C (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Apply migrations and create the demo provider, its employees and 50 pending tickets
+    /// (idempotent: running it again changes nothing).
+    SeedDemo,
+}
+
+impl Cli {
+    fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.db_max_connections,
+            acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
+            ..PoolSettings::default()
+        }
+    }
+
+    /// Runs the chosen command.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or migrated, or the server cannot start.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let db = store::connect(&self.database_url, self.pool_settings())?;
+        store::migrate(&db).await.context("applying migrations")?;
+        match self.command.unwrap_or(Command::Serve) {
+            Command::Migrate => {
+                tracing::info!("migrations applied");
+                Ok(())
+            }
+            Command::SeedDemo => {
+                let summary = demo::seed(&db).await?;
+                tracing::info!(
+                    provider_id = %demo::PROVIDER_ID,
+                    tickets_created = summary.tickets_created,
+                    "demo data ready"
+                );
+                Ok(())
+            }
+            Command::Serve => {
+                let listener = TcpListener::bind(self.grpc_addr)
+                    .await
+                    .with_context(|| format!("binding {}", self.grpc_addr))?;
+                tracing::info!(addr = %listener.local_addr()?, "ticket-service listening (gRPC)");
+                let settings = ServerSettings {
+                    max_message_bytes: usize::try_from(self.max_message_bytes)
+                        .unwrap_or(usize::MAX),
+                    shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+                    ..ServerSettings::default()
+                };
+                grpc::serve(listener, db, settings, shutdown_signal()).await?;
+                tracing::info!("ticket-service stopped");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,98 @@
+//! Paging and filtering of the ticket lists.
+
+/// Page size: 0..=1000, 25 by default. Zero is valid and answers just the total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit(u16);
+
+impl Limit {
+    /// The largest page a caller may ask for, bounding the work one request can cause.
+    pub const MAX: u16 = 1000;
+    /// The page size when the caller names none.
+    pub const DEFAULT: Self = Self(25);
+
+    /// The page size.
+    #[must_use]
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Limit {
+    type Error = &'static str;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        u16::try_from(value)
+            .ok()
+            .filter(|v| *v <= Self::MAX)
+            .map(Self)
+            .ok_or("must be an integer between 0 and 1000")
+    }
+}
+
+/// Number of tickets to skip: ≥ 0, 0 by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Offset(u64);
+
+impl Offset {
+    /// The number of tickets skipped.
+    #[must_use]
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The offset as the signed integer the wire and the databases use.
+    #[must_use]
+    pub fn as_i64(self) -> i64 {
+        // Built only from a non-negative i64, so it always fits.
+        i64::try_from(self.0).unwrap_or(i64::MAX)
+    }
+}
+
+impl TryFrom<i64> for Offset {
+    type Error = &'static str;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        u64::try_from(value).map(Self).map_err(|_| "must be an integer greater than or equal to 0")
+    }
+}
+
+/// A validated list request: the effective values, which are also what the response echoes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Page size.
+    pub limit: Limit,
+    /// Tickets skipped.
+    pub offset: Offset,
+    /// Only the ticket with this number, when set.
+    pub ticket_number: Option<i64>,
+}
+
+/// One page of a list, with the count of everything that matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The tickets of the page, oldest first.
+    pub items: Vec<T>,
+    /// All matching tickets of the provider, ignoring limit and offset.
+    pub total: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_bounds_are_inclusive() {
+        assert_eq!(Limit::try_from(0).map(Limit::get), Ok(0));
+        assert_eq!(Limit::try_from(1000).map(Limit::get), Ok(1000));
+        assert!(Limit::try_from(1001).is_err());
+        assert!(Limit::try_from(-1).is_err());
+        assert!(Limit::try_from(i64::MAX).is_err());
+    }
+
+    #[test]
+    fn offset_must_not_be_negative() {
+        assert_eq!(Offset::try_from(0).map(Offset::get), Ok(0));
+        assert_eq!(Offset::try_from(i64::MAX).map(Offset::as_i64), Ok(i64::MAX));
+        assert!(Offset::try_from(-1).is_err());
+    }
+}

@@ -1,0 +1,75 @@
+//! Vehicle identification numbers.
+
+use std::fmt;
+
+/// A VIN: exactly 17 characters of `A-H J-N P R-Z 0-9`, stored upper case.
+///
+/// I, O and Q are excluded by ISO 3779 because they read as 1 and 0; a VIN containing them is a
+/// typo, never a real vehicle, so it is refused rather than corrected.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Vin(String);
+
+/// Why a string is not a VIN, in words fit for a field violation.
+const VIN_RULE: &str =
+    "must be exactly 17 characters of A-H, J-N, P, R-Z and 0-9 (I, O and Q are never valid)";
+
+impl Vin {
+    /// The upper-case VIN.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    const fn is_vin_char(c: u8) -> bool {
+        matches!(c, b'A'..=b'H' | b'J'..=b'N' | b'P' | b'R'..=b'Z' | b'0'..=b'9')
+    }
+}
+
+impl TryFrom<&str> for Vin {
+    type Error = &'static str;
+
+    fn try_from(input: &str) -> Result<Self, Self::Error> {
+        let upper = input.to_ascii_uppercase();
+        if upper.len() == 17 && upper.bytes().all(Self::is_vin_char) {
+            Ok(Self(upper))
+        } else {
+            Err(VIN_RULE)
+        }
+    }
+}
+
+impl fmt::Display for Vin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_vin_is_kept_upper_case() {
+        assert_eq!(
+            Vin::try_from("jh4ka7630pc007649").map(|v| v.to_string()).as_deref(),
+            Ok("JH4KA7630PC007649")
+        );
+    }
+
+    #[test]
+    fn i_o_and_q_wrong_lengths_and_other_characters_are_refused() {
+        for input in [
+            "",
+            "JH4KA7630PC00764",
+            "JH4KA7630PC0076490",
+            "JH4KA7630PC00764I",
+            "JH4KA7630PC00764O",
+            "JH4KA7630PC00764Q",
+            "JH4KA7630PC00764-",
+            "JH4KA7630PC00764 ",
+            "JH4KA7630PC00764é",
+        ] {
+            assert!(Vin::try_from(input).is_err(), "{input:?}");
+        }
+    }
+}

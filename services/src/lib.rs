@@ -1,0 +1,12 @@
+//! The ticket service: the tonic `TicketService` and `EmployeeService` over the ticket store.
+//!
+//! Layers, outermost first: `grpc` (wire types, validation at the edge, status mapping) →
+//! `store` (SeaORM queries, scoped to the caller's provider) → the database. `domain` holds the
+//! checked values and the error type that the layers pass between them.
+
+pub mod cli;
+pub mod demo;
+pub mod domain;
+pub mod grpc;
+pub mod store;
+pub mod telemetry;

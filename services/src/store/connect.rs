@@ -1,0 +1,111 @@
+//! Opening the pool and applying migrations.
+
+use std::{str::FromStr, time::Duration};
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode,
+    SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use super::migration::Migrator;
+
+/// Pool bounds. Every one of them is finite so a slow or dead database turns into quick,
+/// retryable UNAVAILABLE answers instead of a pile of waiting requests.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolSettings {
+    /// Most connections open at once.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it fails UNAVAILABLE.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits on a locked database before giving up (ignored for PostgreSQL).
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The advisory lock every replica takes before migrating, so that exactly one applies the
+/// migrations and the others wait for it and then find nothing left to do.
+const MIGRATION_LOCK_KEY: i64 = 0x0074_6963_6b65_7473; // "tickets" in ASCII
+
+/// Opens a connection pool for `url` (`sqlite:` or `postgres:`).
+///
+/// The pool does not ping a connection on checkout (sqlx tests every connection when it is
+/// returned to the pool, which is what drops dead ones after a database restart); a ping per
+/// checkout would cost a round trip on every request.
+///
+/// # Errors
+/// When the URL is malformed or names another kind of database. The database itself is reached
+/// lazily, so a server that is down at start does not stop the service from starting.
+pub fn connect(url: &str, settings: PoolSettings) -> anyhow::Result<DatabaseConnection> {
+    if url.starts_with("sqlite:") {
+        let options = SqliteConnectOptions::from_str(url)?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(settings.sqlite_busy_timeout)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .test_before_acquire(false)
+            .connect_lazy_with(options);
+        Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let options = PgConnectOptions::from_str(url)?.application_name("ticket-service");
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .test_before_acquire(false)
+            .connect_lazy_with(options);
+        Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+    } else {
+        anyhow::bail!("TICKETS_DATABASE_URL must start with sqlite: or postgres:")
+    }
+}
+
+/// Applies every pending migration, safely when several replicas start at once.
+///
+/// PostgreSQL: one transaction holding an advisory transaction lock; DDL is transactional there,
+/// so a replica either applies everything or nothing, and the others block on the lock and then
+/// see the migrations recorded. SQLite: one `BEGIN IMMEDIATE` transaction, which takes the write
+/// lock up front (waiting up to the busy timeout) instead of failing on a lock upgrade.
+///
+/// # Errors
+/// When the database cannot be reached or a migration fails.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [MIGRATION_LOCK_KEY.into()],
+            ))
+            .await?;
+            Migrator::up(&txn, None).await?;
+            txn.commit().await
+        }
+        _ => {
+            let txn = db
+                .begin_with_options(TransactionOptions {
+                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                    ..TransactionOptions::default()
+                })
+                .await?;
+            Migrator::up(&txn, None).await?;
+            txn.commit().await
+        }
+    }
+}

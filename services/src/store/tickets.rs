@@ -1,0 +1,239 @@
+//! Ticket queries. Every function takes the caller's provider and filters by it: there is no
+//! query here that can see another provider's tickets.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+    sea_query::{Expr, Query},
+};
+use uuid::Uuid;
+
+use super::entity::{employee, ticket};
+use crate::domain::{
+    EmployeeId, Error, InProgressTicket, ListQuery, NewTicket, Page, PendingTicket, ProviderId,
+    TicketId, TicketState,
+};
+
+/// Timestamps are kept at microsecond precision: what PostgreSQL stores, so both backends answer
+/// the same value that was written.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn scoped(provider: ProviderId, state: TicketState) -> Condition {
+    Condition::all()
+        .add(ticket::Column::ProviderId.eq(provider.get()))
+        .add(ticket::Column::State.eq(ticket::State::from(state)))
+}
+
+/// One page of a provider's tickets in `state`, oldest first, and the count of all of them.
+async fn list<T>(
+    db: &DatabaseConnection,
+    provider: ProviderId,
+    state: TicketState,
+    query: ListQuery,
+) -> Result<Page<T>, Error>
+where
+    T: TryFrom<ticket::Model, Error = Error>,
+{
+    let mut condition = scoped(provider, state);
+    if let Some(number) = query.ticket_number {
+        condition = condition.add(ticket::Column::TicketNumber.eq(number));
+    }
+    let count = ticket::Entity::find().filter(condition.clone()).count(db);
+    let page = async {
+        if query.limit.get() == 0 {
+            return Ok(Vec::new());
+        }
+        ticket::Entity::find()
+            .filter(condition)
+            .order_by_asc(ticket::Column::CreatedAt)
+            .order_by_asc(ticket::Column::TicketNumber)
+            .limit(u64::from(query.limit.get()))
+            .offset(query.offset.get())
+            .all(db)
+            .await
+    };
+    // Count and page are independent reads: run them side by side on two pooled connections.
+    let (total, rows) = futures::try_join!(count, page)?;
+    let items = rows.into_iter().map(T::try_from).collect::<Result<_, _>>()?;
+    Ok(Page { items, total })
+}
+
+/// A provider's pending tickets.
+///
+/// # Errors
+/// `Unavailable` when the store cannot be reached.
+pub async fn list_pending_tickets(
+    db: &DatabaseConnection,
+    provider: ProviderId,
+    query: ListQuery,
+) -> Result<Page<PendingTicket>, Error> {
+    list(db, provider, TicketState::Pending, query).await
+}
+
+/// A provider's in-progress tickets.
+///
+/// # Errors
+/// `Unavailable` when the store cannot be reached.
+pub async fn list_in_progress_tickets(
+    db: &DatabaseConnection,
+    provider: ProviderId,
+    query: ListQuery,
+) -> Result<Page<InProgressTicket>, Error> {
+    list(db, provider, TicketState::InProgress, query).await
+}
+
+async fn find(
+    db: &DatabaseConnection,
+    provider: ProviderId,
+    id: TicketId,
+) -> Result<Option<ticket::Model>, Error> {
+    Ok(ticket::Entity::find()
+        .filter(ticket::Column::ProviderId.eq(provider.get()))
+        .filter(ticket::Column::Id.eq(id.get()))
+        .one(db)
+        .await?)
+}
+
+async fn get_in_state<T>(
+    db: &DatabaseConnection,
+    provider: ProviderId,
+    id: TicketId,
+    state: TicketState,
+    what: &'static str,
+) -> Result<T, Error>
+where
+    T: TryFrom<ticket::Model, Error = Error>,
+{
+    let row = ticket::Entity::find()
+        .filter(scoped(provider, state))
+        .filter(ticket::Column::Id.eq(id.get()))
+        .one(db)
+        .await?;
+    row.ok_or(Error::NotFound(what))?.try_into()
+}
+
+/// One pending ticket of the provider.
+///
+/// # Errors
+/// `NotFound` when the provider has no pending ticket with this id.
+pub async fn get_pending_ticket(
+    db: &DatabaseConnection,
+    provider: ProviderId,
+    id: TicketId,
+) -> Result<PendingTicket, Error> {
+    get_in_state(db, provider, id, TicketState::Pending, "pending ticket").await
+}
+
+/// One in-progress ticket of the provider.
+///
+/// # Errors
+/// `NotFound` when the provider has no in-progress ticket with this id.
+pub async fn get_in_progress_ticket(
+    db: &DatabaseConnection,
+    provider: ProviderId,
+    id: TicketId,
+) -> Result<InProgressTicket, Error> {
+    get_in_state(db, provider, id, TicketState::InProgress, "in-progress ticket").await
+}
+
+/// Opens a pending ticket; the database assigns its number from its sequence.
+///
+/// # Errors
+/// `Unavailable` when the store cannot be reached.
+pub async fn create_pending_ticket(
+    db: &DatabaseConnection,
+    new: NewTicket,
+) -> Result<PendingTicket, Error> {
+    let NewTicket { provider_id, customer_id, vehicle_model_id, vin, connection_id } = new;
+    let row = ticket::ActiveModel {
+        ticket_number: NotSet,
+        id: Set(Uuid::now_v7()),
+        provider_id: Set(provider_id.get()),
+        state: Set(ticket::State::Pending),
+        created_at: Set(now()),
+        customer_id: Set(customer_id.get()),
+        vehicle_model_id: Set(vehicle_model_id),
+        vin: Set(vin.as_str().to_owned()),
+        connection_id: Set(connection_id),
+        operator_id: Set(None),
+        service_started_at: Set(None),
+        voucher_code: Set(None),
+        outsourced: Set(false),
+    };
+    ticket::Entity::insert(row).exec_with_returning(db).await?.try_into()
+}
+
+/// The condition "this employee may be assigned by this provider right now", as a subquery so
+/// that the check and the state change are one statement.
+fn operator_is_assignable(provider: ProviderId, operator: EmployeeId) -> Expr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(employee::Entity)
+            .and_where(employee::Column::Id.eq(operator.get()))
+            .and_where(employee::Column::ProviderId.eq(provider.get()))
+            .and_where(employee::Column::IsOperator.eq(true))
+            .and_where(employee::Column::Enabled.eq(true))
+            .to_owned(),
+    )
+}
+
+/// Moves a pending ticket to in progress under `operator`.
+///
+/// The common case is one conditional `UPDATE … WHERE state = 'pending' AND <operator is
+/// assignable> RETURNING *`: the database serialises concurrent attempts on the row, so exactly
+/// one wins, and nothing is read first that could go stale. Only when it changes nothing do we
+/// read, to say why — in the contract's check order: no such ticket (404), then operator not
+/// assignable (400), then state: already in progress under this operator is a successful retry,
+/// anything else a conflict.
+///
+/// # Errors
+/// `NotFound`, `InvalidArgument` on `operator_id`, `Conflict`, `Unavailable`.
+pub async fn start_service(
+    db: &DatabaseConnection,
+    provider: ProviderId,
+    id: TicketId,
+    operator: EmployeeId,
+) -> Result<InProgressTicket, Error> {
+    let updated = ticket::Entity::update_many()
+        .col_expr(ticket::Column::State, Expr::value(ticket::State::InProgress))
+        .col_expr(ticket::Column::OperatorId, Expr::value(operator.get()))
+        .col_expr(ticket::Column::ServiceStartedAt, Expr::value(now()))
+        .filter(scoped(provider, TicketState::Pending))
+        .filter(ticket::Column::Id.eq(id.get()))
+        .filter(operator_is_assignable(provider, operator))
+        .exec_with_returning(db)
+        .await?;
+    if let Some(row) = updated.into_iter().next() {
+        return row.try_into();
+    }
+
+    let row = find(db, provider, id).await?.ok_or(Error::NotFound("pending ticket"))?;
+    let assignable = employee::Entity::find_by_id(operator.get())
+        .filter(employee::Column::ProviderId.eq(provider.get()))
+        .one(db)
+        .await?
+        .is_some_and(|e| e.is_operator && e.enabled);
+    if !assignable {
+        return Err(Error::violation(
+            "operator_id",
+            "must be an enabled operator (is_operator = true) of your provider",
+        ));
+    }
+    match row.state {
+        ticket::State::InProgress if row.operator_id == Some(operator.get()) => row.try_into(),
+        ticket::State::InProgress => {
+            Err(Error::Conflict("service was already started on this ticket by another operator"))
+        }
+        // Pending, with an assignable operator, yet the update missed: the operator was
+        // re-enabled or the ticket reset between the two statements. Rare enough that the caller
+        // retrying is the right answer.
+        ticket::State::Pending => Err(Error::Unavailable(format!(
+            "ticket {id} changed while service was being started; retry"
+        ))),
+    }
+}
