@@ -5,6 +5,9 @@
 //! that says which gRPC code each kind of failure travels as and which HTTP status it becomes.
 
 pub mod errors;
+pub mod rules;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 
 /// Generated `tickets.v2` messages, clients and servers.
 // `allow`, not `expect`: which lints fire on generated code changes with the generator version.

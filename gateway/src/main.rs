@@ -1,3 +1,18 @@
-//! The REST gateway; its routes arrive with the gateway issue.
+//! `ticket-gateway`: the REST gateway.
 
-fn main() {}
+use clap::Parser as _;
+use ticket_gateway::cli::Cli;
+use tickets_contract::runtime::telemetry;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match cli.run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "ticket-gateway failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -10,8 +10,8 @@ use crate::{
     demo,
     grpc::{self, ServerSettings},
     store::{self, PoolSettings},
-    telemetry::LogFormat,
 };
+use tickets_contract::runtime::{shutdown_signal, telemetry::LogFormat};
 
 /// The ticket service: owns the ticket store and serves `tickets.v2` over gRPC.
 #[derive(Debug, Parser)]
@@ -118,29 +118,5 @@ impl Cli {
                 Ok(())
             }
         }
-    }
-}
-
-/// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

@@ -9,4 +9,3 @@ pub mod demo;
 pub mod domain;
 pub mod grpc;
 pub mod store;
-pub mod telemetry;

@@ -1,7 +1,8 @@
 //! `ticket-service`: serve (the default), `migrate`, or `seed-demo`.
 
 use clap::Parser as _;
-use ticket_service::{cli::Cli, telemetry};
+use ticket_service::cli::Cli;
+use tickets_contract::runtime::telemetry;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

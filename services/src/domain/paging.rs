@@ -1,5 +1,7 @@
 //! Paging and filtering of the ticket lists.
 
+use tickets_contract::rules;
+
 /// Page size: 0..=1000, 25 by default. Zero is valid and answers just the total.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limit(u16);
@@ -9,6 +11,9 @@ impl Limit {
     pub const MAX: u16 = 1000;
     /// The page size when the caller names none.
     pub const DEFAULT: Self = Self(25);
+    const _SAME_AS_CONTRACT: () = assert!(
+        Self::MAX as i32 == rules::LIMIT_MAX && Self::DEFAULT.0 as i32 == rules::LIMIT_DEFAULT
+    );
 
     /// The page size.
     #[must_use]
@@ -21,11 +26,7 @@ impl TryFrom<i64> for Limit {
     type Error = &'static str;
 
     fn try_from(value: i64) -> Result<Self, Self::Error> {
-        u16::try_from(value)
-            .ok()
-            .filter(|v| *v <= Self::MAX)
-            .map(Self)
-            .ok_or("must be an integer between 0 and 1000")
+        u16::try_from(value).ok().filter(|v| *v <= Self::MAX).map(Self).ok_or(rules::LIMIT_RULE)
     }
 }
 
@@ -52,7 +53,7 @@ impl TryFrom<i64> for Offset {
     type Error = &'static str;
 
     fn try_from(value: i64) -> Result<Self, Self::Error> {
-        u64::try_from(value).map(Self).map_err(|_| "must be an integer greater than or equal to 0")
+        u64::try_from(value).map(Self).map_err(|_| rules::OFFSET_RULE)
     }
 }
 

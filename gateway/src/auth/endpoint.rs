@@ -1,0 +1,198 @@
+//! `POST /oauth2/token` (client credentials, RFC 6749 §4.4) and `GET /.well-known/jwks.json`.
+//! The token endpoint's errors follow RFC 6749 §5.2 (`application/json`), the one exception to
+//! problem+json.
+
+use std::{borrow::Cow, sync::Arc};
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use base64::Engine as _;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Auth, credentials, single, tokens};
+
+/// A successful token response.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenResponse {
+    /// The access token (an ES256 JWT).
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Seconds until the token expires.
+    expires_in: u64,
+}
+
+/// An RFC 6749 §5.2 error.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenError {
+    /// `invalid_request`, `invalid_client` or `unsupported_grant_type`.
+    error: &'static str,
+    /// Human-readable explanation.
+    error_description: &'static str,
+}
+
+fn oauth_error(status: StatusCode, error: &'static str, description: &'static str) -> Response {
+    let mut response =
+        (status, Json(TokenError { error, error_description: description })).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        headers
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="tickets""#));
+    }
+    response
+}
+
+fn invalid_request(description: &'static str) -> Response {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
+fn invalid_client() -> Response {
+    oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed.")
+}
+
+/// Client id and secret from `Authorization: Basic` (each form-urlencoded, RFC 6749 §2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
+    let value = single(headers, &header::AUTHORIZATION)?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| ());
+    Some(decoded.and_then(|bytes| {
+        let text = String::from_utf8(bytes).map_err(|_| ())?;
+        let (id, secret) = text.split_once(':').ok_or(())?;
+        let unescape = |s: &str| -> String {
+            form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        Ok((unescape(id), unescape(secret)))
+    }))
+}
+
+/// Issue an access token (OAuth2 client credentials).
+#[utoipa::path(
+    post,
+    path = "/oauth2/token",
+    tag = "Authentication",
+    operation_id = "issueToken",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`grant_type=client_credentials&client_id=...&client_secret=...`; or the client in HTTP Basic authentication."),
+    responses(
+        (status = 200, description = "The access token.", body = TokenResponse),
+        (status = 400, description = "Malformed request or unsupported grant type.", body = TokenError),
+        (status = 401, description = "Unknown client or wrong secret.", body = TokenError),
+    )
+)]
+pub(crate) async fn token(
+    State(auth): State<Arc<Auth>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form_declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            essence.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_declared {
+        return invalid_request("The body must be application/x-www-form-urlencoded.");
+    }
+    let mut grant_type = None;
+    let mut client_id = None;
+    let mut client_secret = None;
+    for (name, value) in form_urlencoded::parse(&body) {
+        let slot = match name.as_ref() {
+            "grant_type" => &mut grant_type,
+            "client_id" => &mut client_id,
+            "client_secret" => &mut client_secret,
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return invalid_request("A parameter is given more than once.");
+        }
+    }
+    match grant_type.as_deref() {
+        None | Some("") => return invalid_request("grant_type is required."),
+        Some("client_credentials") => {}
+        Some(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Only the client_credentials grant is supported.",
+            );
+        }
+    }
+    let (id, secret): (Cow<'_, str>, Cow<'_, str>) = match basic_credentials(&headers) {
+        Some(Err(())) => return invalid_client(),
+        Some(Ok(_)) if client_secret.is_some() => {
+            return invalid_request("Use one client authentication method, not two.");
+        }
+        Some(Ok((id, secret))) => {
+            if client_id.as_deref().is_some_and(|form_id| form_id != id) {
+                return invalid_request("client_id does not match the Basic credentials.");
+            }
+            (Cow::Owned(id), Cow::Owned(secret))
+        }
+        None => match (client_id, client_secret) {
+            (Some(id), Some(secret)) => (id, secret),
+            _ => return invalid_client(),
+        },
+    };
+    let client = auth.credentials.get(&id);
+    // Hash and compare even for an unknown client, so timing does not tell which ids exist.
+    let expected = client.map_or([0u8; 32], |c| c.secret_sha256);
+    let secret_ok = credentials::matches(secret.as_bytes(), &expected);
+    let Some(client) = client.filter(|_| secret_ok) else {
+        tracing::info!("token request refused: invalid client");
+        return invalid_client();
+    };
+    match tokens::issue(&auth.key, &auth.settings, &client.client_id, client.provider_id) {
+        Ok(access_token) => {
+            tracing::info!(client_id = %client.client_id, "token issued");
+            let mut response = Json(TokenResponse {
+                access_token,
+                token_type: "Bearer",
+                expires_in: auth.settings.lifetime.as_secs(),
+            })
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "signing a token failed");
+            oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "The token could not be issued.",
+            )
+        }
+    }
+}
+
+/// The public key(s) that verify the gateway's tokens.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "Authentication",
+    operation_id = "getJwks",
+    responses((status = 200, description = "The JSON Web Key Set (RFC 7517).", content_type = "application/json", body = Object))
+)]
+pub(crate) async fn jwks(State(auth): State<Arc<Auth>>) -> Response {
+    let mut response = Json(&auth.key.jwks).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response
+}

@@ -1,0 +1,242 @@
+//! The REST representations, exactly as partners see them, and their conversion from the
+//! service's messages (in one place).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use tickets_contract::v2;
+use utoipa::ToSchema;
+
+use crate::params::ListParams;
+
+/// A ticket that is ready to be serviced by an operator.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub(crate) struct PendingTicket {
+    /// Ticket identifier.
+    #[schema(format = Uuid)]
+    pub(crate) id: String,
+    /// Date and time of creation (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub(crate) created_at: String,
+    /// Identifier of the customer for whom the ticket was created.
+    #[schema(format = Uuid)]
+    pub(crate) customer_id: String,
+    /// Human-readable ticket identifier.
+    #[schema(format = Int64)]
+    pub(crate) ticket_number: i64,
+    /// Identifier of the vehicle model on the ticket.
+    #[schema(format = Int64, minimum = 0)]
+    pub(crate) vehicle_model_id: i64,
+    /// Vehicle Identification Number (VIN) of the vehicle on the ticket.
+    #[schema(min_length = 17, max_length = 17, pattern = "^[A-HJ-NPR-Z0-9]{17}$")]
+    pub(crate) vin: String,
+    /// Identifier of the connection, or null.
+    #[schema(format = Uuid, nullable = true)]
+    pub(crate) connection_id: Option<String>,
+}
+
+/// A ticket an operator is servicing.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub(crate) struct InProgressTicket {
+    /// Ticket identifier.
+    #[schema(format = Uuid)]
+    pub(crate) id: String,
+    /// Date and time of creation (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub(crate) created_at: String,
+    /// Identifier of the customer for whom the ticket was created.
+    #[schema(format = Uuid)]
+    pub(crate) customer_id: String,
+    /// Human-readable ticket identifier.
+    #[schema(format = Int64)]
+    pub(crate) ticket_number: i64,
+    /// Identifier of the vehicle model on the ticket.
+    #[schema(format = Int64, minimum = 0)]
+    pub(crate) vehicle_model_id: i64,
+    /// Vehicle Identification Number (VIN) of the vehicle on the ticket.
+    #[schema(min_length = 17, max_length = 17, pattern = "^[A-HJ-NPR-Z0-9]{17}$")]
+    pub(crate) vin: String,
+    /// Identifier of the connection, or null.
+    #[schema(format = Uuid, nullable = true)]
+    pub(crate) connection_id: Option<String>,
+    /// The operator servicing the ticket.
+    #[schema(format = Uuid)]
+    pub(crate) operator_id: String,
+    /// When service started (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub(crate) service_started_at: String,
+    /// A voucher redeemed for the service; null for now.
+    #[schema(nullable = true)]
+    pub(crate) voucher_code: Option<String>,
+    /// Whether the service was handed to a third party; false for now.
+    pub(crate) outsourced: bool,
+}
+
+/// The query parameters applied to a list, defaults included.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+pub(crate) struct AppliedQuery {
+    /// The applied limit.
+    #[schema(minimum = 0, maximum = 1000)]
+    pub(crate) limit: i32,
+    /// The applied offset.
+    #[schema(format = Int64, minimum = 0)]
+    pub(crate) offset: i64,
+    /// The applied ticket-number filter (present only when given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Int64)]
+    pub(crate) ticket_number: Option<i64>,
+}
+
+impl From<ListParams> for AppliedQuery {
+    fn from(params: ListParams) -> Self {
+        let ListParams { limit, offset, ticket_number } = params;
+        Self { limit, offset, ticket_number }
+    }
+}
+
+/// One page of pending tickets.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub(crate) struct PendingTicketList {
+    /// Applied query parameters, including defaults.
+    pub(crate) query: AppliedQuery,
+    /// The tickets of the page, oldest first.
+    pub(crate) result: Vec<PendingTicket>,
+    /// Total number of tickets matching the query, ignoring limit and offset.
+    #[schema(format = Int64, minimum = 0)]
+    pub(crate) total: i64,
+}
+
+/// One page of in-progress tickets.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub(crate) struct InProgressTicketList {
+    /// Applied query parameters, including defaults.
+    pub(crate) query: AppliedQuery,
+    /// The tickets of the page, oldest first.
+    pub(crate) result: Vec<InProgressTicket>,
+    /// Total number of tickets matching the query, ignoring limit and offset.
+    #[schema(format = Int64, minimum = 0)]
+    pub(crate) total: i64,
+}
+
+/// The body of a transition request (documentation only: the body is parsed field by field so
+/// that every violation can be named).
+#[derive(Debug, ToSchema)]
+#[expect(dead_code, reason = "describes the request body in the OpenAPI document")]
+pub(crate) struct TransitionRequest {
+    /// Transition this ticket to a different state.
+    transition: StartServiceTransition,
+}
+
+/// Start service: assign the operator and move the ticket to in progress.
+#[derive(Debug, ToSchema)]
+#[expect(dead_code, reason = "describes the request body in the OpenAPI document")]
+pub(crate) struct StartServiceTransition {
+    /// The type of transition to apply on this ticket.
+    #[schema(rename = "type", value_type = String, pattern = "^start-service$", example = "start-service")]
+    kind: String,
+    /// An enabled provider employee who is able to service a ticket (`is_operator`).
+    #[schema(format = Uuid)]
+    operator_id: String,
+}
+
+/// Why the service's answer could not be turned into a REST body (a service bug).
+#[derive(Debug, thiserror::Error)]
+#[error("the ticket service answered a ticket without {0}")]
+pub(crate) struct Incomplete(&'static str);
+
+impl From<Incomplete> for crate::problem::Problem {
+    fn from(error: Incomplete) -> Self {
+        tracing::error!(%error, "unusable answer from the ticket service");
+        Self::of_kind(tickets_contract::errors::ErrorKind::Internal, "An internal error occurred.")
+    }
+}
+
+fn rfc3339(at: Option<prost_types::Timestamp>, what: &'static str) -> Result<String, Incomplete> {
+    let at = at.ok_or(Incomplete(what))?;
+    let nanos = u32::try_from(at.nanos).map_err(|_| Incomplete(what))?;
+    let at: DateTime<Utc> = DateTime::from_timestamp(at.seconds, nanos).ok_or(Incomplete(what))?;
+    Ok(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+impl TryFrom<v2::PendingTicket> for PendingTicket {
+    type Error = Incomplete;
+
+    fn try_from(ticket: v2::PendingTicket) -> Result<Self, Incomplete> {
+        let v2::PendingTicket {
+            id,
+            created_at,
+            customer_id,
+            ticket_number,
+            vehicle_model_id,
+            vin,
+            connection_id,
+        } = ticket;
+        Ok(Self {
+            id,
+            created_at: rfc3339(created_at, "created_at")?,
+            customer_id,
+            ticket_number,
+            vehicle_model_id,
+            vin,
+            connection_id,
+        })
+    }
+}
+
+impl TryFrom<v2::InProgressTicket> for InProgressTicket {
+    type Error = Incomplete;
+
+    fn try_from(ticket: v2::InProgressTicket) -> Result<Self, Incomplete> {
+        let v2::InProgressTicket {
+            id,
+            created_at,
+            customer_id,
+            ticket_number,
+            vehicle_model_id,
+            vin,
+            connection_id,
+            operator_id,
+            service_started_at,
+            voucher_code,
+            outsourced,
+        } = ticket;
+        Ok(Self {
+            id,
+            created_at: rfc3339(created_at, "created_at")?,
+            customer_id,
+            ticket_number,
+            vehicle_model_id,
+            vin,
+            connection_id,
+            operator_id,
+            service_started_at: rfc3339(service_started_at, "service_started_at")?,
+            voucher_code,
+            outsourced,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_z() {
+        let at = prost_types::Timestamp { seconds: 1_566_656_122, nanos: 0 };
+        assert_eq!(rfc3339(Some(at), "t").unwrap(), "2019-08-24T14:15:22Z");
+        let at = prost_types::Timestamp { seconds: 1_566_656_122, nanos: 123_456_000 };
+        assert_eq!(rfc3339(Some(at), "t").unwrap(), "2019-08-24T14:15:22.123456Z");
+        assert!(rfc3339(None, "t").is_err());
+        assert!(rfc3339(Some(prost_types::Timestamp { seconds: 0, nanos: -1 }), "t").is_err());
+    }
+
+    #[test]
+    fn an_absent_connection_is_null_not_missing() {
+        let ticket = PendingTicket::try_from(v2::PendingTicket {
+            created_at: Some(prost_types::Timestamp::default()),
+            ..Default::default()
+        })
+        .unwrap();
+        let json = serde_json::to_value(ticket).unwrap();
+        assert_eq!(json.get("connection_id"), Some(&serde_json::Value::Null));
+    }
+}

@@ -1,0 +1,156 @@
+//! `/v2/tickets/pending-tickets`: list, get, and the start-service transition.
+
+use axum::{
+    Json,
+    body::Body,
+    extract::{Path, RawQuery, State, rejection::PathRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use tickets_contract::v2;
+
+use crate::{
+    app::AppState,
+    auth::Caller,
+    body::{self, Transition},
+    model::{PendingTicket, PendingTicketList, TransitionRequest},
+    params::{list_params, path_id},
+    problem::Problem,
+    upstream::problem,
+};
+
+/// The path parameter's name, which is also the field of its violations.
+const ID: &str = "pending-ticket-id";
+
+fn rename(field: &str) -> String {
+    match field {
+        "id" | "pending_ticket_id" => ID.to_owned(),
+        "operator_id" => "transition.operator_id".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// Retrieve pending tickets.
+///
+/// Oldest first (`created_at`, then `ticket_number`), so pages are stable.
+#[utoipa::path(
+    get,
+    path = "/v2/tickets/pending-tickets",
+    tag = super::PENDING_TAG,
+    operation_id = "listPendingTickets",
+    params(super::ListQueryDoc),
+    responses(
+        (status = 200, description = "Successful response.", body = PendingTicketList),
+        (status = 400, description = "A query parameter is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "An error occurred - see status code and problem response for more information.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("OAuth2" = [], "ApiKey" = []))
+)]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PendingTicketList>, Problem> {
+    let params = list_params(raw.as_deref()).map_err(Problem::violations)?;
+    let request = v2::ListPendingTicketsRequest {
+        limit: Some(params.limit),
+        offset: Some(params.offset),
+        ticket_number: params.ticket_number,
+    };
+    let page = state
+        .upstream
+        .call(
+            caller.provider_id,
+            request,
+            |mut c, r| async move { c.list_pending_tickets(r).await },
+        )
+        .await
+        .map_err(|status| problem(&status, rename))?;
+    let result = page.result.into_iter().map(PendingTicket::try_from).collect::<Result<_, _>>()?;
+    Ok(Json(PendingTicketList { query: params.into(), result, total: page.total }))
+}
+
+/// Retrieve a pending ticket.
+#[utoipa::path(
+    get,
+    path = "/v2/tickets/pending-tickets/{pending-ticket-id}",
+    tag = super::PENDING_TAG,
+    operation_id = "getPendingTicket",
+    params(("pending-ticket-id" = uuid::Uuid, Path, description = "The identifier of the pending ticket.")),
+    responses(
+        (status = 200, description = "Successful response.", body = PendingTicket),
+        (status = 400, description = "The id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pending ticket.", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "An error occurred - see status code and problem response for more information.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("OAuth2" = [], "ApiKey" = []))
+)]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<PendingTicket>, Problem> {
+    let mut violations = Vec::new();
+    let id = path_id(path, ID, &mut violations).ok_or_else(|| Problem::violations(violations))?;
+    let request = v2::GetPendingTicketRequest { id: id.hyphenated().to_string() };
+    let ticket = state
+        .upstream
+        .call(caller.provider_id, request, |mut c, r| async move { c.get_pending_ticket(r).await })
+        .await
+        .map_err(|status| problem(&status, rename))?;
+    Ok(Json(ticket.try_into().map_err(Problem::from)?))
+}
+
+/// Transition a pending ticket.
+///
+/// `start-service` assigns the operator and moves the ticket to in progress, answering 303 with
+/// the in-progress ticket's location. Repeating a successful request is safe: it answers 303
+/// again and changes nothing.
+#[utoipa::path(
+    patch,
+    path = "/v2/tickets/pending-tickets/{pending-ticket-id}",
+    tag = super::PENDING_TAG,
+    operation_id = "transitionPendingTicket",
+    params(("pending-ticket-id" = uuid::Uuid, Path, description = "The identifier of the pending ticket.")),
+    request_body(content = TransitionRequest, content_type = "application/json", description = "The changes you wish to make."),
+    responses(
+        (status = 303, description = "Transitioned.", headers(("Location" = String, description = "Path to the resource the ticket has been transitioned to."))),
+        (status = 400, description = "The request violates one or more constraints.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pending ticket.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Service was already started on the ticket by another operator.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than 64 KiB.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not application/json.", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "An error occurred - see status code and problem response for more information.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("OAuth2" = [], "ApiKey" = []))
+)]
+pub(crate) async fn transition(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    request_body: Body,
+) -> Result<Response, Problem> {
+    body::require_json(&headers)?;
+    let bytes = body::read_limited(request_body).await?;
+    let mut violations = Vec::new();
+    let id = path_id(path, ID, &mut violations);
+    let transition = body::transition(&bytes, &mut violations);
+    let (Some(id), Some(Transition::StartService { operator_id })) = (id, transition) else {
+        return Err(Problem::violations(violations));
+    };
+    let request = v2::StartServiceRequest {
+        pending_ticket_id: id.hyphenated().to_string(),
+        operator_id: operator_id.hyphenated().to_string(),
+    };
+    let ticket = state
+        .upstream
+        .call(caller.provider_id, request, |mut c, r| async move { c.start_service(r).await })
+        .await
+        .map_err(|status| problem(&status, rename))?;
+    let location = format!("/v2/tickets/in-progress-tickets/{}", ticket.id);
+    let location = HeaderValue::try_from(location).map_err(|_| {
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "An internal error occurred.")
+    })?;
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response())
+}
