@@ -1,0 +1,14 @@
+//! End-to-end tests: partner HTTP calls → gateway → ticket service (gRPC) → database, on SQLite
+//! and on PostgreSQL, each test with its own database and servers.
+#![expect(clippy::unwrap_used, reason = "a test fails by panicking on an unexpected result")]
+
+mod helpers;
+
+mod failures;
+mod isolation;
+mod lists;
+mod logs;
+mod openapi;
+mod security;
+mod single;
+mod transition;
