@@ -17,6 +17,20 @@ use utoipa::ToSchema;
 
 use super::{Auth, credentials, single, tokens};
 
+/// A token request (form-encoded). The client may authenticate with HTTP Basic instead of
+/// `client_id` and `client_secret`.
+#[derive(Debug, ToSchema)]
+#[expect(dead_code, reason = "describes the request body in the OpenAPI document")]
+pub(crate) struct TokenRequest {
+    /// Always `client_credentials`.
+    #[schema(pattern = "^client_credentials$", example = "client_credentials")]
+    grant_type: String,
+    /// The client id (unless sent with HTTP Basic).
+    client_id: Option<String>,
+    /// The client secret (unless sent with HTTP Basic).
+    client_secret: Option<String>,
+}
+
 /// A successful token response.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TokenResponse {
@@ -84,7 +98,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>
     path = "/oauth2/token",
     tag = "Authentication",
     operation_id = "issueToken",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "`grant_type=client_credentials&client_id=...&client_secret=...`; or the client in HTTP Basic authentication."),
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded", description = "`grant_type=client_credentials&client_id=...&client_secret=...`; or the client in HTTP Basic authentication."),
     responses(
         (status = 200, description = "The access token.", body = TokenResponse),
         (status = 400, description = "Malformed request or unsupported grant type.", body = TokenError),

@@ -16,6 +16,10 @@ use tonic_health::{ServingStatus, pb::health_server::HealthServer, server::Healt
 /// The names whose status is reported: the overall server (`""`) and each service.
 const NAMES: [&str; 3] = ["", TICKET_SERVICE_NAME, EMPLOYEE_SERVICE_NAME];
 
+/// The names that follow the database. The overall status (`""`) does not: it is what liveness
+/// probes check, and a database outage is no reason to restart every replica.
+const DATABASE_BOUND: [&str; 2] = [TICKET_SERVICE_NAME, EMPLOYEE_SERVICE_NAME];
+
 /// Handle on the health status of every reported name.
 #[derive(Clone, Debug)]
 pub struct Health {
@@ -36,13 +40,13 @@ impl Health {
             shutting_down: Arc::new(AtomicBool::new(false)),
             changing: Arc::new(tokio::sync::Mutex::new(())),
         };
-        health.set(ServingStatus::Serving).await;
+        health.set(&NAMES, ServingStatus::Serving).await;
         (health, service)
     }
 
-    async fn set(&self, status: ServingStatus) {
-        for name in NAMES {
-            self.reporter.set_service_status(name, status).await;
+    async fn set(&self, names: &[&str], status: ServingStatus) {
+        for name in names {
+            self.reporter.set_service_status(*name, status).await;
         }
     }
 
@@ -50,11 +54,12 @@ impl Health {
     pub(crate) async fn shut_down(&self) {
         let _changing = self.changing.lock().await;
         self.shutting_down.store(true, Ordering::SeqCst);
-        self.set(ServingStatus::NotServing).await;
+        self.set(&NAMES, ServingStatus::NotServing).await;
     }
 
-    /// Pings the database every `interval` and reports NOT_SERVING while it does not answer,
-    /// so that readiness (the gateway's `/readyz`, Kubernetes probes) follows the store.
+    /// Pings the database every `interval` and reports the named services NOT_SERVING while it
+    /// does not answer, so that readiness (the gateway's `/readyz`, Kubernetes readiness probes)
+    /// follows the store.
     pub(crate) async fn watch_database(self, db: DatabaseConnection, interval: Duration) {
         let mut serving = true;
         let mut ticker = tokio::time::interval(interval);
@@ -70,10 +75,10 @@ impl Health {
                 serving = reachable;
                 if reachable {
                     tracing::info!("database reachable again: SERVING");
-                    self.set(ServingStatus::Serving).await;
+                    self.set(&DATABASE_BOUND, ServingStatus::Serving).await;
                 } else {
                     tracing::warn!("database unreachable: NOT_SERVING");
-                    self.set(ServingStatus::NotServing).await;
+                    self.set(&DATABASE_BOUND, ServingStatus::NotServing).await;
                 }
             }
         }
