@@ -3,7 +3,7 @@
 use std::{
     future::Future,
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -33,6 +33,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     auth::{self, Auth},
     body::MAX_BODY_BYTES,
+    metrics::{self, GatewayMetrics},
+    observe,
     openapi::ApiDoc,
     problem::{PROBLEM_JSON, Problem, default_detail},
     routes::{in_progress, ops, pending},
@@ -50,12 +52,20 @@ pub struct AppState {
     pub(crate) auth: Arc<Auth>,
     pub(crate) shutting_down: Arc<AtomicBool>,
     pub(crate) readiness_timeout: Duration,
-    pub(crate) openapi_json: Arc<String>,
+    /// Rendered once the router (which generates it) is built.
+    pub(crate) openapi_json: Arc<OnceLock<String>>,
+    pub(crate) metrics: Arc<GatewayMetrics>,
 }
 
 impl FromRef<AppState> for Arc<Auth> {
     fn from_ref(state: &AppState) -> Self {
         state.auth.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<GatewayMetrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
     }
 }
 
@@ -84,12 +94,13 @@ fn router(state: AppState, server_timeout: Duration) -> (Router, utoipa::openapi
         .route("/v2/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(metrics::metrics))
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, default_detail(StatusCode::NOT_FOUND))
         })
-        .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(state.metrics.clone(), observe::observe))
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     header::AUTHORIZATION,
                     header::HeaderName::from_static(auth::API_KEY_HEADER),
@@ -98,7 +109,8 @@ fn router(state: AppState, server_timeout: Duration) -> (Router, utoipa::openapi
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, server_timeout))
                 .layer(middleware::from_fn(limit_header_size))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
-        );
+        )
+        .with_state(state);
     (app, api)
 }
 
@@ -153,19 +165,19 @@ impl Gateway {
     /// When the OpenAPI document cannot be rendered.
     pub fn new(channel: Channel, auth: Auth, settings: HttpSettings) -> anyhow::Result<Self> {
         let shutting_down = Arc::new(AtomicBool::new(false));
-        let mut state = AppState {
-            upstream: Upstream::new(channel.clone(), settings.request_timeout),
+        let metrics = Arc::new(GatewayMetrics::default());
+        let openapi_json = Arc::new(OnceLock::new());
+        let state = AppState {
+            upstream: Upstream::new(channel.clone(), settings.request_timeout, metrics.clone()),
             health: HealthClient::new(channel),
             auth: Arc::new(auth),
             shutting_down: shutting_down.clone(),
             readiness_timeout: Duration::from_secs(2).min(settings.request_timeout),
-            openapi_json: Arc::default(),
+            openapi_json: openapi_json.clone(),
+            metrics,
         };
-        // The document is generated from the routes, so build the router once to get it.
-        let (_, api) = router(state.clone(), settings.server_timeout);
-        state.openapi_json =
-            Arc::new(api.to_pretty_json().context("rendering the OpenAPI document")?);
-        let (router, _) = router(state, settings.server_timeout);
+        let (router, api) = router(state, settings.server_timeout);
+        let _ = openapi_json.set(api.to_pretty_json().context("rendering the OpenAPI document")?);
         Ok(Self { router, shutting_down, shutdown_grace: settings.shutdown_grace })
     }
 

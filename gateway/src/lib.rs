@@ -10,7 +10,9 @@ mod app;
 pub mod auth;
 mod body;
 pub mod cli;
+mod metrics;
 mod model;
+mod observe;
 mod openapi;
 mod params;
 mod problem;
@@ -18,4 +20,3 @@ mod routes;
 mod upstream;
 
 pub use app::{Gateway, HttpSettings};
-pub use upstream::Upstream;

@@ -2,7 +2,7 @@
 //! caller's provider and the deadline on every call, and the one mapping from a gRPC status to
 //! the problem a partner sees.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::http::{HeaderValue, header};
 use tickets_contract::{
@@ -13,19 +13,25 @@ use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
-use crate::problem::{Problem, Violation};
+use crate::{
+    metrics::GatewayMetrics,
+    observe::CURRENT_REQUEST_ID,
+    problem::{Problem, Violation},
+};
+use tickets_contract::runtime::propagation;
 
 /// A cheap-to-clone handle on the ticket service.
 #[derive(Clone, Debug)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     tickets: TicketServiceClient<Channel>,
     timeout: Duration,
+    metrics: Arc<GatewayMetrics>,
 }
 
 impl Upstream {
     /// Calls over `channel`, each call bounded by `timeout` (sent on as `grpc-timeout`).
-    pub fn new(channel: Channel, timeout: Duration) -> Self {
-        Self { tickets: TicketServiceClient::new(channel), timeout }
+    pub(crate) fn new(channel: Channel, timeout: Duration, metrics: Arc<GatewayMetrics>) -> Self {
+        Self { tickets: TicketServiceClient::new(channel), timeout, metrics }
     }
 
     /// Makes one call for `provider`.
@@ -49,17 +55,29 @@ impl Upstream {
         let value =
             provider.parse().map_err(|_| Status::internal("provider id is not valid metadata"))?;
         request.metadata_mut().insert(PROVIDER_ID_METADATA, value);
-        let started = Instant::now();
-        match tokio::time::timeout(self.timeout, rpc(self.tickets.clone(), request)).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status))
-                if status.code() == Code::Cancelled && started.elapsed() >= self.timeout =>
-            {
-                Err(Status::deadline_exceeded("deadline passed"))
-            }
-            Ok(Err(status)) => Err(status),
-            Err(_) => Err(Status::deadline_exceeded("deadline passed")),
+        let request_id = CURRENT_REQUEST_ID.try_with(Clone::clone).ok();
+        if let Some(value) =
+            request_id.and_then(|id| tonic::metadata::MetadataValue::try_from(id.as_bytes()).ok())
+        {
+            request.metadata_mut().insert("x-request-id", value);
         }
+        propagation::inject_current(request.metadata_mut());
+        let started = Instant::now();
+        let result =
+            match tokio::time::timeout(self.timeout, rpc(self.tickets.clone(), request)).await {
+                Ok(Ok(response)) => Ok(response.into_inner()),
+                Ok(Err(status))
+                    if status.code() == Code::Cancelled && started.elapsed() >= self.timeout =>
+                {
+                    Err(Status::deadline_exceeded("deadline passed"))
+                }
+                Ok(Err(status)) => Err(status),
+                Err(_) => Err(Status::deadline_exceeded("deadline passed")),
+            };
+        if let Err(status) = &result {
+            self.metrics.upstream_error(status.code());
+        }
+        result
     }
 }
 

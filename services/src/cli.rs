@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use crate::{
     demo,
     grpc::{self, ServerSettings},
+    metrics::Metrics,
     store::{self, PoolSettings},
 };
 use tickets_contract::runtime::{shutdown_signal, telemetry::LogFormat};
@@ -106,14 +107,30 @@ impl Cli {
                 let listener = TcpListener::bind(self.grpc_addr)
                     .await
                     .with_context(|| format!("binding {}", self.grpc_addr))?;
+                let metrics_listener = TcpListener::bind(self.metrics_addr)
+                    .await
+                    .with_context(|| format!("binding {}", self.metrics_addr))?;
                 tracing::info!(addr = %listener.local_addr()?, "ticket-service listening (gRPC)");
+                tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening (HTTP /metrics)");
+                let metrics = Metrics::new(db.clone());
+                let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+                let metrics_server = tokio::spawn(crate::metrics::serve(
+                    metrics_listener,
+                    metrics.clone(),
+                    async move {
+                        let _ = metrics_stopped.await;
+                    },
+                ));
                 let settings = ServerSettings {
                     max_message_bytes: usize::try_from(self.max_message_bytes)
                         .unwrap_or(usize::MAX),
                     shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
                     ..ServerSettings::default()
                 };
-                grpc::serve(listener, db, settings, shutdown_signal()).await?;
+                let served = grpc::serve(listener, db, metrics, settings, shutdown_signal()).await;
+                let _ = metrics_stop.send(());
+                let _ = metrics_server.await;
+                served?;
                 tracing::info!("ticket-service stopped");
                 Ok(())
             }

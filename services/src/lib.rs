@@ -8,5 +8,6 @@ pub mod cli;
 pub mod demo;
 pub mod domain;
 pub mod grpc;
+pub mod metrics;
 pub mod store;
 pub mod testing;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     grpc::{self, ServerSettings},
+    metrics::Metrics,
     store::{self, DatabaseConnection, PoolSettings},
 };
 
@@ -99,6 +100,8 @@ pub struct TestService {
     pub channel: Channel,
     /// Its pool, for seeding or inspecting the database directly.
     pub db: DatabaseConnection,
+    /// Where its Prometheus `/metrics` endpoint listens.
+    pub metrics_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -118,17 +121,30 @@ impl TestService {
         db: DatabaseConnection,
         settings: ServerSettings,
     ) -> Self {
+        let db_for_server = db.clone();
         let addr = listener.local_addr().expect("local addr");
+        let metrics = Metrics::new(db.clone());
+        let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
+        let metrics_addr = metrics_listener.local_addr().expect("metrics addr");
         let (shutdown, stop) = oneshot::channel::<()>();
-        let server = tokio::spawn(grpc::serve(listener, db.clone(), settings, async move {
-            let _ = stop.await;
+        let (metrics_stop, metrics_stopped) = oneshot::channel::<()>();
+        tokio::spawn(crate::metrics::serve(metrics_listener, metrics.clone(), async move {
+            let _ = metrics_stopped.await;
         }));
+        let server = tokio::spawn(async move {
+            let served = grpc::serve(listener, db_for_server, metrics, settings, async move {
+                let _ = stop.await;
+            })
+            .await;
+            let _ = metrics_stop.send(());
+            served
+        });
         let channel = Channel::from_shared(format!("http://{addr}"))
             .expect("uri")
             .connect()
             .await
             .expect("connect");
-        Self { addr, channel, db, shutdown: Some(shutdown), server: Some(server) }
+        Self { addr, channel, db, metrics_addr, shutdown: Some(shutdown), server: Some(server) }
     }
 
     /// Signals shutdown without waiting.

@@ -1,6 +1,8 @@
-//! What both binaries do the same way at run time: logging setup and the shutdown signal.
+//! What both binaries do the same way at run time: logs, traces and their propagation, and
+//! the shutdown signal.
 //! Behind the `runtime` feature so that a client of the contract does not pull these in.
 
+pub mod propagation;
 pub mod telemetry;
 
 /// Resolves on SIGTERM (Kubernetes) or Ctrl-C.

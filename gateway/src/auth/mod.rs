@@ -27,7 +27,7 @@ use self::{
     rate_limit::RateLimit,
     tokens::TokenSettings,
 };
-use crate::problem::Problem;
+use crate::{metrics::GatewayMetrics, problem::Problem};
 
 /// The header carrying the API key.
 pub(crate) const API_KEY_HEADER: &str = "x-api-key";
@@ -195,6 +195,7 @@ impl<S> FromRequestParts<S> for Caller
 where
     S: Send + Sync,
     Arc<Auth>: FromRef<S>,
+    Arc<GatewayMetrics>: FromRef<S>,
 {
     type Rejection = Response;
 
@@ -207,6 +208,7 @@ where
         if let Some(Err(retry_after)) = auth.rate_limit.as_ref().map(|l| l.check(&caller.client_id))
         {
             tracing::info!(client_id = %caller.client_id, "rate limited");
+            Arc::<GatewayMetrics>::from_ref(state).rate_limited();
             return Err(rate_limit::too_many_requests(retry_after).into_response());
         }
         Ok(caller)

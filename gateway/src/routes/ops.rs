@@ -40,7 +40,7 @@ fn not_ready(detail: &'static str) -> Response {
 
 /// `GET /v2/openapi.json`: the OpenAPI 3.1 document of this gateway.
 pub(crate) async fn openapi(State(state): State<AppState>) -> Response {
-    let mut response = state.openapi_json.as_ref().clone().into_response();
+    let mut response = state.openapi_json.get().cloned().unwrap_or_default().into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

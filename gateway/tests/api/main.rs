@@ -8,6 +8,7 @@ mod failures;
 mod isolation;
 mod lists;
 mod logs;
+mod metrics;
 mod openapi;
 mod security;
 mod single;

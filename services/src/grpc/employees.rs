@@ -8,7 +8,6 @@ use crate::store;
 
 #[tonic::async_trait]
 impl EmployeeService for Service {
-    #[tracing::instrument(name = "UpsertEmployee", skip_all)]
     async fn upsert_employee(
         &self,
         request: Request<v2::UpsertEmployeeRequest>,

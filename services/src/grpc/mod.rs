@@ -4,14 +4,16 @@
 mod convert;
 mod employees;
 mod health;
+mod observe;
 mod provider;
 mod status;
 mod tickets;
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
+use tickets_contract::runtime::propagation;
 use tickets_contract::{
     FILE_DESCRIPTOR_SET,
     v2::{
@@ -23,10 +25,32 @@ use tonic::{service::interceptor::InterceptedService, transport::server::TcpInco
 
 pub use health::Health;
 
-/// The state every handler shares: just the pool, which is cheap to clone.
+use crate::metrics::Metrics;
+
+/// The state every handler shares; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Service {
     db: DatabaseConnection,
+    metrics: Arc<Metrics>,
+}
+
+/// The header a caller's request id travels in.
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// The span of one RPC: named `package.Service/Method`, a child of the caller's span when the
+/// call carries `traceparent`, and holding the caller's request id.
+fn rpc_span(request: &http::Request<()>) -> tracing::Span {
+    let path = request.uri().path().trim_start_matches('/');
+    let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = %path,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        request_id = %request_id,
+    );
+    propagation::continue_trace(&span, request.headers());
+    span
 }
 
 /// Limits and timings of the server.
@@ -61,6 +85,7 @@ impl Default for ServerSettings {
 pub async fn serve(
     listener: TcpListener,
     db: DatabaseConnection,
+    metrics: Arc<Metrics>,
     settings: ServerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -76,7 +101,7 @@ pub async fn serve(
         .build_v1alpha()
         .context("building the reflection service")?;
 
-    let service = Service { db };
+    let service = Service { db, metrics: metrics.clone() };
     let max = settings.max_message_bytes;
     let tickets = TicketServiceServer::new(service.clone())
         .max_decoding_message_size(max)
@@ -97,6 +122,8 @@ pub async fn serve(
     };
 
     let server = tonic::transport::Server::builder()
+        .trace_fn(rpc_span)
+        .layer(observe::ObserveLayer { metrics })
         .tcp_nodelay(true)
         .http2_max_header_list_size(16 * 1024)
         .max_concurrent_streams(1024)

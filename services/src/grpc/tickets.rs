@@ -11,7 +11,6 @@ use crate::{
 
 #[tonic::async_trait]
 impl TicketService for Service {
-    #[tracing::instrument(name = "ListPendingTickets", skip_all)]
     async fn list_pending_tickets(
         &self,
         request: Request<v2::ListPendingTicketsRequest>,
@@ -28,7 +27,6 @@ impl TicketService for Service {
         }))
     }
 
-    #[tracing::instrument(name = "GetPendingTicket", skip_all)]
     async fn get_pending_ticket(
         &self,
         request: Request<v2::GetPendingTicketRequest>,
@@ -39,18 +37,19 @@ impl TicketService for Service {
         Ok(Response::new(ticket.into()))
     }
 
-    #[tracing::instrument(name = "StartService", skip_all)]
     async fn start_service(
         &self,
         request: Request<v2::StartServiceRequest>,
     ) -> Result<Response<v2::InProgressTicket>, Status> {
         let provider = provider_of(&request)?;
         let call = convert::StartService::try_from(request.into_inner())?;
-        let ticket = store::start_service(&self.db, provider, call.ticket, call.operator).await?;
-        Ok(Response::new(ticket.into()))
+        let started = store::start_service(&self.db, provider, call.ticket, call.operator).await?;
+        if matches!(started, store::Started::Now(_)) {
+            self.metrics.service_started();
+        }
+        Ok(Response::new(started.into_ticket().into()))
     }
 
-    #[tracing::instrument(name = "ListInProgressTickets", skip_all)]
     async fn list_in_progress_tickets(
         &self,
         request: Request<v2::ListInProgressTicketsRequest>,
@@ -67,7 +66,6 @@ impl TicketService for Service {
         }))
     }
 
-    #[tracing::instrument(name = "GetInProgressTicket", skip_all)]
     async fn get_in_progress_ticket(
         &self,
         request: Request<v2::GetInProgressTicketRequest>,
@@ -78,7 +76,6 @@ impl TicketService for Service {
         Ok(Response::new(ticket.into()))
     }
 
-    #[tracing::instrument(name = "CreatePendingTicket", skip_all)]
     async fn create_pending_ticket(
         &self,
         request: Request<v2::CreatePendingTicketRequest>,

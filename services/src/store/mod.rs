@@ -14,8 +14,8 @@ mod tickets;
 pub use connect::{PoolSettings, connect, migrate};
 pub use employees::upsert_employee;
 pub use tickets::{
-    create_pending_ticket, get_in_progress_ticket, get_pending_ticket, list_in_progress_tickets,
-    list_pending_tickets, start_service,
+    Started, create_pending_ticket, get_in_progress_ticket, get_pending_ticket,
+    list_in_progress_tickets, list_pending_tickets, start_service,
 };
 
 pub use sea_orm::DatabaseConnection;

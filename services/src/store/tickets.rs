@@ -66,6 +66,7 @@ where
 ///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
+#[tracing::instrument(name = "store.list_pending_tickets", skip_all)]
 pub async fn list_pending_tickets(
     db: &DatabaseConnection,
     provider: ProviderId,
@@ -78,6 +79,7 @@ pub async fn list_pending_tickets(
 ///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
+#[tracing::instrument(name = "store.list_in_progress_tickets", skip_all)]
 pub async fn list_in_progress_tickets(
     db: &DatabaseConnection,
     provider: ProviderId,
@@ -120,6 +122,7 @@ where
 ///
 /// # Errors
 /// `NotFound` when the provider has no pending ticket with this id.
+#[tracing::instrument(name = "store.get_pending_ticket", skip_all)]
 pub async fn get_pending_ticket(
     db: &DatabaseConnection,
     provider: ProviderId,
@@ -132,6 +135,7 @@ pub async fn get_pending_ticket(
 ///
 /// # Errors
 /// `NotFound` when the provider has no in-progress ticket with this id.
+#[tracing::instrument(name = "store.get_in_progress_ticket", skip_all)]
 pub async fn get_in_progress_ticket(
     db: &DatabaseConnection,
     provider: ProviderId,
@@ -144,6 +148,7 @@ pub async fn get_in_progress_ticket(
 ///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
+#[tracing::instrument(name = "store.create_pending_ticket", skip_all)]
 pub async fn create_pending_ticket(
     db: &DatabaseConnection,
     new: NewTicket,
@@ -182,6 +187,25 @@ fn operator_is_assignable(provider: ProviderId, operator: EmployeeId) -> Expr {
     )
 }
 
+/// What `start_service` did.
+#[derive(Debug)]
+pub enum Started {
+    /// This call moved the ticket to in progress.
+    Now(InProgressTicket),
+    /// The ticket was already in progress under this operator; nothing changed.
+    Already(InProgressTicket),
+}
+
+impl Started {
+    /// The in-progress ticket, either way.
+    #[must_use]
+    pub fn into_ticket(self) -> InProgressTicket {
+        match self {
+            Self::Now(ticket) | Self::Already(ticket) => ticket,
+        }
+    }
+}
+
 /// Moves a pending ticket to in progress under `operator`.
 ///
 /// The common case is one conditional `UPDATE … WHERE state = 'pending' AND <operator is
@@ -193,12 +217,13 @@ fn operator_is_assignable(provider: ProviderId, operator: EmployeeId) -> Expr {
 ///
 /// # Errors
 /// `NotFound`, `InvalidArgument` on `operator_id`, `Conflict`, `Unavailable`.
+#[tracing::instrument(name = "store.start_service", skip_all)]
 pub async fn start_service(
     db: &DatabaseConnection,
     provider: ProviderId,
     id: TicketId,
     operator: EmployeeId,
-) -> Result<InProgressTicket, Error> {
+) -> Result<Started, Error> {
     let updated = ticket::Entity::update_many()
         .col_expr(ticket::Column::State, Expr::value(ticket::State::InProgress))
         .col_expr(ticket::Column::OperatorId, Expr::value(operator.get()))
@@ -209,7 +234,7 @@ pub async fn start_service(
         .exec_with_returning(db)
         .await?;
     if let Some(row) = updated.into_iter().next() {
-        return row.try_into();
+        return row.try_into().map(Started::Now);
     }
 
     let row = find(db, provider, id).await?.ok_or(Error::NotFound("pending ticket"))?;
@@ -225,7 +250,9 @@ pub async fn start_service(
         ));
     }
     match row.state {
-        ticket::State::InProgress if row.operator_id == Some(operator.get()) => row.try_into(),
+        ticket::State::InProgress if row.operator_id == Some(operator.get()) => {
+            row.try_into().map(Started::Already)
+        }
         ticket::State::InProgress => {
             Err(Error::Conflict("service was already started on this ticket by another operator"))
         }

@@ -94,7 +94,8 @@ async fn start_without_database() -> (Channel, tokio::sync::oneshot::Sender<()>)
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server_settings =
         ServerSettings { health_interval: Duration::from_millis(100), ..ServerSettings::default() };
-    tokio::spawn(grpc::serve(listener, db, server_settings, async move {
+    let metrics = ticket_service::metrics::Metrics::new(db.clone());
+    tokio::spawn(grpc::serve(listener, db, metrics, server_settings, async move {
         let _ = stop_rx.await;
     }));
     let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();

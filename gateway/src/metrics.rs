@@ -1,0 +1,142 @@
+//! Prometheus metrics of the gateway, served in the text format at `GET /metrics`.
+//!
+//! | metric | type | labels | meaning |
+//! |---|---|---|---|
+//! | `http_server_requests_total` | counter | `route`, `method`, `status` | answered requests; `route` is the route template (`/v2/tickets/pending-tickets/{pending-ticket-id}`), `unmatched` for unknown paths |
+//! | `http_server_request_duration_seconds` | histogram | `route`, `method` | time to the response head |
+//! | `upstream_grpc_errors_total` | counter | `code` | failed calls to the ticket service by gRPC status code (deadline and connection failures included) |
+//! | `rate_limited_requests_total` | counter | — | requests refused with 429 |
+
+use std::time::Duration;
+
+use axum::{
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::app::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    code: String,
+}
+
+/// Latency buckets, 0.5 ms to 10 s.
+const BUCKETS: [f64; 14] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Every metric of the gateway.
+#[derive(Debug)]
+pub struct GatewayMetrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    upstream_errors: Family<CodeLabels, Counter>,
+    rate_limited: Counter,
+}
+
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_server_requests", "Answered HTTP requests", requests.clone());
+        let duration =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(|| {
+                Histogram::new(BUCKETS)
+            });
+        registry.register(
+            "http_server_request_duration_seconds",
+            "HTTP request latency",
+            duration.clone(),
+        );
+        let upstream_errors = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "upstream_grpc_errors",
+            "Failed ticket-service calls by gRPC status code",
+            upstream_errors.clone(),
+        );
+        let rate_limited = Counter::default();
+        registry.register(
+            "rate_limited_requests",
+            "Requests refused by the rate limit",
+            rate_limited.clone(),
+        );
+        Self { registry, requests, duration, upstream_errors, rate_limited }
+    }
+}
+
+/// The label for an HTTP method (a fixed set, so clients cannot grow it).
+pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+impl GatewayMetrics {
+    /// Records an answered request. `route` is a route template or `unmatched`.
+    pub(crate) fn request(
+        &self,
+        route: &str,
+        method: &'static str,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
+        let route = route.to_owned();
+        self.requests
+            .get_or_create(&RequestLabels { route: route.clone(), method, status: status.as_u16() })
+            .inc();
+        self.duration.get_or_create(&RouteLabels { route, method }).observe(elapsed.as_secs_f64());
+    }
+
+    /// Records a failed call to the ticket service.
+    pub(crate) fn upstream_error(&self, code: tonic::Code) {
+        self.upstream_errors.get_or_create(&CodeLabels { code: format!("{code:?}") }).inc();
+    }
+
+    /// Records a request refused by the rate limit.
+    pub(crate) fn rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+
+    fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    match state.metrics.render() {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

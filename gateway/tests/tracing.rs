@@ -1,0 +1,245 @@
+//! One trace across gateway → service → database, exported over OTLP to a collector this test
+//! runs, continuing the caller's `traceparent`; and the JSON log lines that carry its ids.
+//!
+//! A test binary of its own: it installs the process-wide tracing subscriber (for the
+//! in-process ticket service), which the other tests must not share.
+#![expect(clippy::unwrap_used, reason = "a test fails by panicking on an unexpected result")]
+
+use std::{
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    },
+    common::v1::any_value::Value as AnyValue,
+    trace::v1::Span,
+};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use ticket_service::{
+    grpc::ServerSettings,
+    testing::{Backend, TestDb, TestService, as_provider},
+};
+use tickets_contract::{
+    runtime::telemetry::{self, LogFormat, TelemetryConfig},
+    v2,
+};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+/// Spans received, with the `service.name` of their resource.
+#[derive(Clone, Default)]
+struct Collector {
+    spans: Arc<Mutex<Vec<(String, Span)>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut spans = self.spans.lock().unwrap();
+        for resource_spans in request.into_inner().resource_spans {
+            let service = resource_spans
+                .resource
+                .iter()
+                .flat_map(|r| r.attributes.iter())
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    AnyValue::StringValue(name) => Some(name.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for scope in resource_spans.scope_spans {
+                spans.extend(scope.spans.into_iter().map(|span| (service.clone(), span)));
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_spans_gateway_service_and_database() {
+    let collector = Collector::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector_url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tonic::transport::Server::builder()
+        .add_service(TraceServiceServer::new(collector.clone()))
+        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+    tokio::spawn(server);
+
+    let telemetry = telemetry::init(&TelemetryConfig {
+        service_name: "ticket-service".into(),
+        otlp_endpoint: Some(collector_url.clone()),
+        log_format: LogFormat::Text,
+    })
+    .unwrap();
+    let database = TestDb::create(Backend::Sqlite).await.unwrap();
+    let service = TestService::start(&database.url, ServerSettings::default()).await;
+    let provider = uuid::Uuid::new_v4();
+    let ticket = v2::ticket_service_client::TicketServiceClient::new(service.channel.clone())
+        .create_pending_ticket(as_provider(
+            provider,
+            v2::CreatePendingTicketRequest {
+                customer_id: uuid::Uuid::new_v4().to_string(),
+                vehicle_model_id: 1,
+                vin: "JH4KA7630PC007649".into(),
+                connection_id: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(
+        files.path().join("clients.toml"),
+        format!(
+            "[[clients]]\nclient_id = \"tracer\"\nclient_secret_sha256 = \"{}\"\napi_key_sha256 = \"{}\"\nprovider_id = \"{provider}\"\n",
+            sha("tracer-secret"),
+            sha("tracer-key")
+        ),
+    )
+    .unwrap();
+    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_ticket-gateway"))
+        .env("GATEWAY_HTTP_ADDR", "127.0.0.1:0")
+        .env("GATEWAY_TICKET_SERVICE_URL", format!("http://{}", service.addr))
+        .env("GATEWAY_CREDENTIALS_FILE", files.path().join("clients.toml"))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env_remove("OTEL_SERVICE_NAME")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(gateway.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let entry: Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(addr) = entry["addr"].as_str().filter(|_| line.contains("listening")) {
+            break addr.to_owned();
+        }
+    };
+    let logs = tokio::spawn(async move {
+        let mut all = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            all.push(line);
+        }
+        all
+    });
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("http://{addr}/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "tracer"),
+            ("client_secret", "tracer-secret"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let response = http
+        .get(format!("http://{addr}/v2/tickets/pending-tickets/{}", ticket.id))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .header("x-api-key", "tracer-key")
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .header("x-request-id", "trace-test-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "trace-test-1");
+
+    telemetry.flush();
+    let wanted = |spans: &[(String, Span)]| {
+        let ours: Vec<_> = spans.iter().filter(|(_, s)| hex(&s.trace_id) == trace_id).collect();
+        ours.iter().any(|(service, _)| service == "ticket-gateway")
+            && ours.iter().any(|(_, s)| s.name.starts_with("sea_orm"))
+    };
+    for _ in 0..100 {
+        if wanted(&collector.spans.lock().unwrap()) {
+            break;
+        }
+        telemetry.flush();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let spans: Vec<(String, Span)> = collector
+        .spans
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, s)| hex(&s.trace_id) == trace_id)
+        .cloned()
+        .collect();
+    let names: Vec<String> =
+        spans.iter().map(|(service, s)| format!("{service}: {}", s.name)).collect();
+    let find = |service: &str, name: &str| {
+        spans
+            .iter()
+            .find(|(svc, s)| svc == service && s.name.starts_with(name))
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("no {service} span {name} in {names:?}"))
+    };
+    let http_span = find("ticket-gateway", "GET /v2/tickets/pending-tickets/{pending-ticket-id}");
+    assert_eq!(
+        hex(&http_span.parent_span_id),
+        caller_span,
+        "the incoming traceparent is continued"
+    );
+    let rpc = find("ticket-service", "tickets.v2.TicketService/GetPendingTicket");
+    assert_eq!(
+        rpc.parent_span_id, http_span.span_id,
+        "the RPC is a child of the gateway's request"
+    );
+    let store = find("ticket-service", "store.get_pending_ticket");
+    assert_eq!(store.parent_span_id, rpc.span_id);
+    let query = find("ticket-service", "sea_orm");
+    assert_eq!(query.parent_span_id, store.span_id, "the query is a child of the store call");
+    assert!(
+        query.attributes.iter().any(|kv| kv.key == "db.statement"),
+        "the query span names its SQL"
+    );
+
+    let pid = gateway.id().unwrap().to_string();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    tokio::time::timeout(Duration::from_secs(20), gateway.wait()).await.unwrap().unwrap();
+    let lines = logs.await.unwrap();
+    let access: Vec<Value> = lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|entry| entry["message"] == "request" && entry["request_id"] == "trace-test-1")
+        .collect();
+    assert_eq!(access.len(), 1, "one access-log line for the request: {lines:?}");
+    let line = &access[0];
+    assert_eq!(line["trace_id"], trace_id);
+    assert!(line["span_id"].is_string());
+    assert_eq!(line["route"], "/v2/tickets/pending-tickets/{pending-ticket-id}");
+    assert_eq!(line["status"], 200);
+    assert!(line["latency_ms"].is_number());
+}
