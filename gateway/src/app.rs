@@ -33,6 +33,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     auth::{self, Auth},
     body::MAX_BODY_BYTES,
+    cli::ServiceChannel,
     metrics::{self, GatewayMetrics},
     observe,
     openapi::ApiDoc,
@@ -159,16 +160,26 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds the gateway on `channel` to the ticket service.
+    /// Builds the gateway on its connection to the ticket service.
     ///
     /// # Errors
     /// When the OpenAPI document cannot be rendered.
-    pub fn new(channel: Channel, auth: Auth, settings: HttpSettings) -> anyhow::Result<Self> {
+    pub fn new(
+        service: ServiceChannel,
+        auth: Auth,
+        settings: HttpSettings,
+    ) -> anyhow::Result<Self> {
+        let ServiceChannel { channel, balancer } = service;
         let shutting_down = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(GatewayMetrics::default());
         let openapi_json = Arc::new(OnceLock::new());
         let state = AppState {
-            upstream: Upstream::new(channel.clone(), settings.request_timeout, metrics.clone()),
+            upstream: Upstream::new(
+                channel.clone(),
+                balancer,
+                settings.request_timeout,
+                metrics.clone(),
+            ),
             health: HealthClient::new(channel),
             auth: Arc::new(auth),
             shutting_down: shutting_down.clone(),

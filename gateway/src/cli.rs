@@ -11,6 +11,9 @@ use tonic::transport::{Channel, Endpoint};
 use crate::{
     Gateway, HttpSettings,
     auth::{Auth, AuthSettings},
+    balance::{
+        BalanceSettings, Balancer, Resolve, balanced_channel, dns_resolver, parse_dns_target,
+    },
 };
 
 /// The REST gateway: serves the partner `/v2` API by calling the ticket service over gRPC.
@@ -21,9 +24,14 @@ pub struct Cli {
     #[arg(long, env = "GATEWAY_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
 
-    /// The ticket service: `http://host:port`.
+    /// The ticket service: `http://host:port`, or `dns:///name:port` to balance over every
+    /// address the name resolves to (a headless Service on Kubernetes).
     #[arg(long, env = "GATEWAY_TICKET_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
     pub ticket_service_url: String,
+
+    /// With a `dns:///` URL: how often the name is resolved and each pod's health probed, in ms.
+    #[arg(long, env = "GATEWAY_DNS_REFRESH_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub dns_refresh_ms: u64,
 
     /// Deadline of each call to the ticket service, in ms (sent on as `grpc-timeout`; 504 after it).
     #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
@@ -74,20 +82,65 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
-/// One HTTP/2 channel to the ticket service, connected lazily so that the gateway starts (and
-/// answers 503) while the service is down.
-///
-/// # Errors
-/// When the URL is not a valid URI.
-pub fn channel(url: &str, request_timeout: Duration) -> anyhow::Result<Channel> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("GATEWAY_TICKET_SERVICE_URL {url:?} is not a valid URL"))?
+/// How calls reach the ticket service: one channel, balanced over every pod for `dns:///`.
+#[derive(Clone, Debug)]
+pub struct ServiceChannel {
+    pub(crate) channel: Channel,
+    pub(crate) balancer: Option<Balancer>,
+}
+
+/// The connection settings of every connection to the ticket service.
+fn endpoint(uri: &str, request_timeout: Duration) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint::from_shared(uri.to_owned())
+        .with_context(|| format!("GATEWAY_TICKET_SERVICE_URL {uri:?} is not a valid URL"))?
         .connect_timeout(Duration::from_secs(1).min(request_timeout))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(true);
-    Ok(endpoint.connect_lazy())
+        .keep_alive_while_idle(true))
+}
+
+impl ServiceChannel {
+    /// `http://host:port`: one HTTP/2 connection, made lazily so that the gateway starts (and
+    /// answers 503) while the service is down. `dns:///name:port`: balanced over every address
+    /// the name resolves to (see `balance`).
+    ///
+    /// # Errors
+    /// When the URL is malformed.
+    pub fn connect(
+        url: &str,
+        request_timeout: Duration,
+        balance: BalanceSettings,
+    ) -> anyhow::Result<Self> {
+        if url.starts_with("dns:") {
+            let (host, port) = parse_dns_target(url).with_context(|| {
+                format!("GATEWAY_TICKET_SERVICE_URL {url:?} must look like dns:///name:port")
+            })?;
+            return Self::balanced(dns_resolver(host, port), request_timeout, balance);
+        }
+        Ok(Self { channel: endpoint(url, request_timeout)?.connect_lazy(), balancer: None })
+    }
+
+    /// Balanced over whatever `resolve` returns (tests resolve to fixed loopback addresses).
+    ///
+    /// # Errors
+    /// Never in practice (the per-address URLs are well formed).
+    pub fn balanced(
+        resolve: Resolve,
+        request_timeout: Duration,
+        balance: BalanceSettings,
+    ) -> anyhow::Result<Self> {
+        endpoint("http://127.0.0.1:1", request_timeout)?;
+        let (channel, balancer) = balanced_channel(
+            resolve,
+            move |address| {
+                endpoint(&format!("http://{address}"), request_timeout)
+                    .unwrap_or_else(|_| Endpoint::from_static("http://127.0.0.1:1"))
+            },
+            balance,
+        );
+        Ok(Self { channel, balancer: Some(balancer) })
+    }
 }
 
 impl Cli {
@@ -111,9 +164,13 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         let request_timeout = Duration::from_millis(self.request_timeout_ms);
         let auth = Auth::load(&self.auth_settings())?;
-        let channel = channel(&self.ticket_service_url, request_timeout)?;
+        let balance = BalanceSettings {
+            refresh: Duration::from_millis(self.dns_refresh_ms),
+            ..BalanceSettings::default()
+        };
+        let service = ServiceChannel::connect(&self.ticket_service_url, request_timeout, balance)?;
         let gateway = Gateway::new(
-            channel,
+            service,
             auth,
             HttpSettings {
                 request_timeout,

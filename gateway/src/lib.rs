@@ -8,6 +8,7 @@
 
 mod app;
 pub mod auth;
+pub mod balance;
 mod body;
 pub mod cli;
 mod metrics;

@@ -14,6 +14,7 @@ use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
 use crate::{
+    balance::Balancer,
     metrics::GatewayMetrics,
     observe::CURRENT_REQUEST_ID,
     problem::{Problem, Violation},
@@ -24,14 +25,32 @@ use tickets_contract::runtime::propagation;
 #[derive(Clone, Debug)]
 pub(crate) struct Upstream {
     tickets: TicketServiceClient<Channel>,
+    balancer: Option<Balancer>,
     timeout: Duration,
     metrics: Arc<GatewayMetrics>,
 }
 
+/// How many times a call that could not reach a pod is sent again.
+const TRANSPORT_RETRIES: usize = 2;
+
+/// Whether the call never got an answer from a ticket-service instance (refused, reset, or
+/// closed connection), as opposed to a status the service sent. Only those are retried: every
+/// call the gateway makes is safe to repeat (reads, and StartService which is idempotent for
+/// the same operator), but a status from the service is its answer.
+fn is_transport_failure(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::Unknown)
+        && std::error::Error::source(status).is_some()
+}
+
 impl Upstream {
     /// Calls over `channel`, each call bounded by `timeout` (sent on as `grpc-timeout`).
-    pub(crate) fn new(channel: Channel, timeout: Duration, metrics: Arc<GatewayMetrics>) -> Self {
-        Self { tickets: TicketServiceClient::new(channel), timeout, metrics }
+    pub(crate) fn new(
+        channel: Channel,
+        balancer: Option<Balancer>,
+        timeout: Duration,
+        metrics: Arc<GatewayMetrics>,
+    ) -> Self {
+        Self { tickets: TicketServiceClient::new(channel), balancer, timeout, metrics }
     }
 
     /// Makes one call for `provider`.
@@ -46,11 +65,52 @@ impl Upstream {
         rpc: F,
     ) -> Result<R, Status>
     where
-        F: FnOnce(TicketServiceClient<Channel>, Request<T>) -> Fut,
+        T: Clone,
+        F: Fn(TicketServiceClient<Channel>, Request<T>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
     {
+        let started = Instant::now();
+        let mut attempt = 0;
+        let result = loop {
+            let result = self.attempt(provider, message.clone(), &rpc, started).await;
+            match result {
+                Err(status) if is_transport_failure(&status) => {
+                    if let Some(balancer) = &self.balancer {
+                        balancer.connection_lost();
+                    }
+                    if attempt == TRANSPORT_RETRIES || started.elapsed() >= self.timeout {
+                        break Err(status);
+                    }
+                    attempt += 1;
+                    tracing::debug!(attempt, "ticket service not reached; retrying");
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                other => break other,
+            }
+        };
+        if let Err(status) = &result {
+            self.metrics.upstream_error(status.code());
+        }
+        result
+    }
+
+    async fn attempt<T, R, F, Fut>(
+        &self,
+        provider: Uuid,
+        message: T,
+        rpc: &F,
+        started: Instant,
+    ) -> Result<R, Status>
+    where
+        F: Fn(TicketServiceClient<Channel>, Request<T>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+    {
+        if self.balancer.as_ref().is_some_and(|b| !b.has_endpoints()) {
+            return Err(Status::unavailable("no ticket-service instance is serving"));
+        }
+        let remaining = self.timeout.saturating_sub(started.elapsed());
         let mut request = Request::new(message);
-        request.set_timeout(self.timeout);
+        request.set_timeout(remaining);
         let provider = provider.hyphenated().to_string();
         let value =
             provider.parse().map_err(|_| Status::internal("provider id is not valid metadata"))?;
@@ -62,22 +122,16 @@ impl Upstream {
             request.metadata_mut().insert("x-request-id", value);
         }
         propagation::inject_current(request.metadata_mut());
-        let started = Instant::now();
-        let result =
-            match tokio::time::timeout(self.timeout, rpc(self.tickets.clone(), request)).await {
-                Ok(Ok(response)) => Ok(response.into_inner()),
-                Ok(Err(status))
-                    if status.code() == Code::Cancelled && started.elapsed() >= self.timeout =>
-                {
-                    Err(Status::deadline_exceeded("deadline passed"))
-                }
-                Ok(Err(status)) => Err(status),
-                Err(_) => Err(Status::deadline_exceeded("deadline passed")),
-            };
-        if let Err(status) = &result {
-            self.metrics.upstream_error(status.code());
+        match tokio::time::timeout(remaining, rpc(self.tickets.clone(), request)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status))
+                if status.code() == Code::Cancelled && started.elapsed() >= self.timeout =>
+            {
+                Err(Status::deadline_exceeded("deadline passed"))
+            }
+            Ok(Err(status)) => Err(status),
+            Err(_) => Err(Status::deadline_exceeded("deadline passed")),
         }
-        result
     }
 }
 

@@ -8,7 +8,8 @@ use sha2::{Digest as _, Sha256};
 use ticket_gateway::{
     Gateway, HttpSettings,
     auth::{Auth, AuthSettings},
-    cli::channel,
+    balance::BalanceSettings,
+    cli::ServiceChannel,
 };
 use ticket_service::{
     grpc::ServerSettings,
@@ -73,7 +74,7 @@ pub(crate) fn p256_pem() -> String {
 }
 
 /// How to start the gateway.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Options {
     pub(crate) rate_per_second: u32,
     pub(crate) rate_burst: u32,
@@ -82,6 +83,9 @@ pub(crate) struct Options {
     pub(crate) jwks_url: Option<String>,
     /// Point the gateway at this address instead of the test service.
     pub(crate) upstream: Option<String>,
+    /// Balance over whatever this resolves to instead.
+    pub(crate) balanced: Option<ticket_gateway::balance::Resolve>,
+    pub(crate) balance: BalanceSettings,
 }
 
 impl Default for Options {
@@ -93,6 +97,8 @@ impl Default for Options {
             server_timeout: Duration::from_secs(10),
             jwks_url: None,
             upstream: None,
+            balanced: None,
+            balance: BalanceSettings::default(),
         }
     }
 }
@@ -138,8 +144,14 @@ impl TestGateway {
         };
         let upstream =
             options.upstream.clone().unwrap_or_else(|| format!("http://{}", service.addr));
+        let service_channel = match options.balanced.clone() {
+            Some(resolve) => {
+                ServiceChannel::balanced(resolve, options.request_timeout, options.balance)
+            }
+            None => ServiceChannel::connect(&upstream, options.request_timeout, options.balance),
+        };
         let gateway = Gateway::new(
-            channel(&upstream, options.request_timeout).expect("channel"),
+            service_channel.expect("channel"),
             Auth::load(&settings).expect("auth"),
             HttpSettings {
                 request_timeout: options.request_timeout,
@@ -342,3 +354,56 @@ macro_rules! e2e_test {
     };
 }
 pub(crate) use e2e_test;
+
+/// A TCP proxy the test can cut (every connection dropped, the port closed — what a crashed
+/// pod or a network partition looks like) and restore on the same address.
+#[derive(Debug)]
+pub(crate) struct TcpProxy {
+    pub(crate) addr: std::net::SocketAddr,
+    target: std::net::SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TcpProxy {
+    /// Listens on `bind` (port 0 for any) and forwards to `target`.
+    pub(crate) async fn start(bind: &str, target: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind(bind).await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        Self { addr, target, task: Some(Self::run(listener, target)) }
+    }
+
+    fn run(listener: TcpListener, target: std::net::SocketAddr) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        })
+    }
+
+    /// Drops every connection and stops listening.
+    pub(crate) async fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Listens again on the same address.
+    pub(crate) async fn restore(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("rebind proxy");
+        self.task = Some(Self::run(listener, self.target));
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

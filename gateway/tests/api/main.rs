@@ -4,12 +4,15 @@
 
 mod helpers;
 
+mod balancing;
 mod failures;
 mod isolation;
 mod lists;
 mod logs;
+mod manifests;
 mod metrics;
 mod openapi;
 mod security;
+mod shutdown;
 mod single;
 mod transition;

@@ -11,5 +11,6 @@ mod isolation;
 mod list;
 mod migrations;
 mod server;
+mod shutdown;
 mod start_service;
 mod tickets;

@@ -1,0 +1,205 @@
+//! The Kubernetes manifests cannot drift from the binaries: every overlay is rendered with
+//! `kubectl kustomize` and its commands, environment, ports and probes are checked against the
+//! real command-line definitions (flags, environment names, value parsers) and routes.
+
+use std::{collections::BTreeSet, path::Path, process::Command};
+
+use clap::CommandFactory as _;
+use serde_json::Value;
+use ticket_service::testing::Backend;
+
+use crate::helpers::TestGateway;
+
+/// Variables read by the telemetry setup rather than by a flag.
+const TELEMETRY_ENV: [&str; 3] = ["RUST_LOG", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT"];
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root")
+}
+
+/// Every object of an overlay, or `None` when kubectl is missing outside CI.
+fn render(overlay: &str) -> Option<Vec<Value>> {
+    let dir = repo_root().join("deploy/overlays").join(overlay);
+    let output = match Command::new("kubectl").arg("kustomize").arg(&dir).output() {
+        Ok(output) => output,
+        Err(error) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but kubectl cannot run: {error}"
+            );
+            eprintln!("skipping the manifest check: kubectl is not available ({error})");
+            return None;
+        }
+    };
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {overlay}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    Some(
+        serde_yaml_ng::Deserializer::from_str(&text)
+            .map(|document| serde::Deserialize::deserialize(document).unwrap())
+            .filter(|value: &Value| !value.is_null())
+            .collect(),
+    )
+}
+
+fn object<'a>(objects: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    objects.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+}
+
+fn container<'a>(deployment: &'a Value, name: &str) -> &'a Value {
+    deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("container {name}"))
+}
+
+fn port_of(address: &str) -> u64 {
+    address.rsplit_once(':').unwrap().1.parse().unwrap()
+}
+
+fn container_port(container: &Value, name: &str) -> u64 {
+    container["ports"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["containerPort"].as_u64().unwrap()
+}
+
+fn env_value<'a>(container: &'a Value, name: &str) -> Option<&'a str> {
+    container["env"].as_array()?.iter().find(|e| e["name"] == name)?["value"].as_str()
+}
+
+/// Checks a container's command and literal environment against `cli`: the binary and its
+/// subcommand exist, every variable is one the binary reads, and the literal values pass the
+/// flags' own parsers.
+fn check_against_cli(cli: clap::Command, binary: &str, container: &Value) {
+    let command: Vec<String> = container["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(command[0], format!("/usr/local/bin/{binary}"));
+    let env_to_flag: Vec<(String, String)> = cli
+        .get_arguments()
+        .filter_map(|arg| Some((arg.get_env()?.to_str()?.to_owned(), arg.get_long()?.to_owned())))
+        .collect();
+    let mut argv = command;
+    argv[0] = binary.to_owned();
+    for entry in container["env"].as_array().into_iter().flatten() {
+        let name = entry["name"].as_str().unwrap();
+        if TELEMETRY_ENV.contains(&name) {
+            continue;
+        }
+        let flag = env_to_flag
+            .iter()
+            .find(|(env, _)| env == name)
+            .unwrap_or_else(|| panic!("{binary} reads no variable {name}"));
+        if let Some(value) = entry["value"].as_str() {
+            argv.push(format!("--{}={value}", flag.1));
+        }
+    }
+    if let Err(error) = cli.try_get_matches_from(&argv) {
+        panic!("{binary} refuses the manifest's configuration {argv:?}: {error}");
+    }
+}
+
+fn check_overlay(objects: &[Value]) {
+    let service =
+        object(objects, "Deployment", "ticket-service").expect("ticket-service Deployment");
+    let server = container(service, "ticket-service");
+    check_against_cli(ticket_service::cli::Cli::command(), "ticket-service", server);
+    let grpc_port = container_port(server, "grpc");
+    assert_eq!(port_of(env_value(server, "TICKETS_GRPC_ADDR").unwrap()), grpc_port);
+    let metrics_port = container_port(server, "metrics");
+    assert_eq!(port_of(env_value(server, "TICKETS_METRICS_ADDR").unwrap()), metrics_port);
+    assert_eq!(
+        service["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"],
+        metrics_port.to_string()
+    );
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        assert_eq!(server[probe]["grpc"]["port"].as_u64(), Some(grpc_port), "{probe}");
+    }
+    assert_eq!(server["readinessProbe"]["grpc"]["service"], tickets_contract::TICKET_SERVICE_NAME);
+    assert!(
+        server["livenessProbe"]["grpc"].get("service").is_none_or(|s| s == ""),
+        "liveness checks the overall status"
+    );
+    let grace =
+        service["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();
+    let drain: u64 = env_value(server, "TICKETS_SHUTDOWN_GRACE_SECONDS").unwrap().parse().unwrap();
+    let pre_stop = server["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64().unwrap();
+    assert!(
+        pre_stop + drain < grace,
+        "preStop {pre_stop} s + drain {drain} s must fit in {grace} s"
+    );
+    for init in
+        service["spec"]["template"]["spec"]["initContainers"].as_array().into_iter().flatten()
+    {
+        check_against_cli(ticket_service::cli::Cli::command(), "ticket-service", init);
+    }
+
+    let headless = object(objects, "Service", "ticket-service").expect("ticket-service Service");
+    assert_eq!(headless["spec"]["clusterIP"], "None", "headless, so DNS returns every pod");
+    assert_eq!(headless["spec"]["ports"][0]["port"].as_u64(), Some(grpc_port));
+
+    let gateway =
+        object(objects, "Deployment", "ticket-gateway").expect("ticket-gateway Deployment");
+    let web = container(gateway, "ticket-gateway");
+    check_against_cli(ticket_gateway::cli::Cli::command(), "ticket-gateway", web);
+    let http_port = container_port(web, "http");
+    assert_eq!(port_of(env_value(web, "GATEWAY_HTTP_ADDR").unwrap()), http_port);
+    let upstream = env_value(web, "GATEWAY_TICKET_SERVICE_URL").unwrap();
+    assert_eq!(
+        upstream,
+        format!("dns:///ticket-service:{grpc_port}"),
+        "balanced over the headless Service"
+    );
+    assert_eq!(web["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(web["readinessProbe"]["httpGet"]["path"], "/readyz");
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(web[probe]["httpGet"]["port"].as_u64(), Some(http_port), "{probe}");
+    }
+    assert_eq!(
+        gateway["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"],
+        http_port.to_string()
+    );
+    let front = object(objects, "Service", "ticket-gateway").expect("ticket-gateway Service");
+    assert_eq!(front["spec"]["ports"][0]["targetPort"].as_u64(), Some(http_port));
+    let grace =
+        gateway["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();
+    let drain: u64 = env_value(web, "GATEWAY_SHUTDOWN_GRACE_SECONDS").unwrap().parse().unwrap();
+    let pre_stop = web["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64().unwrap();
+    assert!(pre_stop + drain < grace);
+
+    if let Some(job) = object(objects, "Job", "ticket-service-migrate") {
+        let migrate = &job["spec"]["template"]["spec"]["containers"][0];
+        check_against_cli(ticket_service::cli::Cli::command(), "ticket-service", migrate);
+        assert!(migrate["command"].as_array().unwrap().iter().any(|a| a == "migrate"));
+    }
+
+    for deployment in [service, gateway] {
+        let security = &deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"];
+        assert_eq!(security["readOnlyRootFilesystem"], true);
+        assert_eq!(security["runAsNonRoot"], true);
+    }
+}
+
+#[tokio::test]
+async fn every_overlay_matches_the_binaries() {
+    let mut kinds = BTreeSet::new();
+    for overlay in ["dev", "prod"] {
+        let Some(objects) = render(overlay) else { return };
+        check_overlay(&objects);
+        kinds.extend(objects.iter().filter_map(|o| o["kind"].as_str().map(str::to_owned)));
+    }
+    for kind in ["HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "Job"] {
+        assert!(kinds.contains(kind), "some overlay has a {kind}");
+    }
+    // The probe paths are routes the gateway really serves without credentials.
+    let gw = TestGateway::start(Backend::Sqlite).await.unwrap();
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(gw.http.get(gw.url(path)).send().await.unwrap().status(), 200, "{path}");
+    }
+}
