@@ -170,4 +170,104 @@ mod tests {
             assert!(require_json(&headers).is_err(), "{bad}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        use super::super::*;
+
+        /// Any JSON value, nested a few levels.
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                any::<String>().prop_map(Value::String),
+                Just(Value::String("start-service".into())),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                let keys = prop_oneof![
+                    Just("transition".to_owned()),
+                    Just("type".to_owned()),
+                    Just("operator_id".to_owned()),
+                    any::<String>(),
+                ];
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::btree_map(keys, inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// The outcome is consistent: a transition and no violation, or violations and none.
+        fn consistent(bytes: &[u8]) -> Result<(Option<Transition>, Vec<String>), TestCaseError> {
+            let mut violations = Vec::new();
+            let parsed = transition(bytes, &mut violations);
+            prop_assert_eq!(parsed.is_some(), violations.is_empty(), "{:?}", violations);
+            Ok((parsed, violations.into_iter().map(|v| v.field).collect()))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_bytes_are_answered_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+                consistent(&bytes)?;
+            }
+
+            #[test]
+            fn any_json_is_answered_and_only_a_start_service_is_accepted(value in json_value()) {
+                let (parsed, fields) = consistent(&serde_json::to_vec(&value).unwrap())?;
+                let transition = value.get("transition");
+                let valid = value.is_object()
+                    && transition.and_then(|t| t.get("type")) == Some(&json!("start-service"))
+                    && transition
+                        .and_then(|t| t.get("operator_id"))
+                        .and_then(Value::as_str)
+                        .is_some_and(|id| rules::parse_uuid(id).is_ok());
+                prop_assert_eq!(parsed.is_some(), valid);
+                for field in fields {
+                    prop_assert!(
+                        ["body", "transition", "transition.type", "transition.operator_id"].contains(&field.as_str()),
+                        "unexpected field {}", field
+                    );
+                }
+            }
+
+            #[test]
+            fn every_uuid_round_trips_in_either_case(
+                bytes in any::<[u8; 16]>(),
+                upper in any::<bool>(),
+                extra in any::<String>(),
+            ) {
+                let id = Uuid::from_bytes(bytes);
+                let text = if upper { id.hyphenated().to_string().to_uppercase() } else { id.hyphenated().to_string() };
+                let body = json!({"transition": {"type": "start-service", "operator_id": text, "note": extra}, "extra": 1});
+                let (parsed, _) = consistent(&serde_json::to_vec(&body).unwrap())?;
+                prop_assert_eq!(parsed, Some(Transition::StartService { operator_id: id }));
+            }
+
+            #[test]
+            fn an_operator_id_with_a_foreign_character_is_a_violation_on_it(
+                bytes in any::<[u8; 16]>(),
+                position in 0..36usize,
+                foreign in any::<char>().prop_filter("not a hex digit", |c| !c.is_ascii_hexdigit()),
+            ) {
+                let mut text: Vec<char> = Uuid::from_bytes(bytes).hyphenated().to_string().chars().collect();
+                text[position] = foreign;
+                let text: String = text.into_iter().collect();
+                let body = json!({"transition": {"type": "start-service", "operator_id": text}});
+                let (parsed, fields) = consistent(&serde_json::to_vec(&body).unwrap())?;
+                // A `-` put where a `-` already was leaves a valid id.
+                if parsed.is_none() {
+                    prop_assert_eq!(fields, ["transition.operator_id"]);
+                } else {
+                    prop_assert!(foreign == '-' && [8, 13, 18, 23].contains(&position));
+                }
+            }
+        }
+    }
 }

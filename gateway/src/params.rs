@@ -148,4 +148,90 @@ mod tests {
             ["limit", "offset", "ticket_number"]
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// What a strict base-10 reading of `value` accepts: Rust's parser, minus its `+`.
+        fn oracle(value: &str, valid: impl Fn(i64) -> bool) -> Option<i64> {
+            (!value.starts_with('+'))
+                .then(|| value.parse::<i64>().ok())
+                .flatten()
+                .filter(|v| valid(*v))
+        }
+
+        fn encoded(value: &str) -> String {
+            form_urlencoded::byte_serialize(value.as_bytes()).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_query_string_is_answered_without_panicking(raw in any::<String>()) {
+                match list_params(Some(&raw)) {
+                    Ok(params) => prop_assert!((0..=LIMIT_MAX).contains(&params.limit) && params.offset >= 0),
+                    Err(violations) => prop_assert!(!violations.is_empty()),
+                }
+            }
+
+            #[test]
+            fn query_like_strings_are_answered_without_panicking(
+                raw in "[a-z_=&%0-9A-F+.-]{0,80}"
+            ) {
+                let _ = list_params(Some(&raw));
+            }
+
+            #[test]
+            fn integers_are_accepted_exactly_in_range_and_echoed(
+                limit in prop_oneof![0..=1000i64, any::<i64>()],
+                offset in prop_oneof![0..=i64::MAX, any::<i64>()],
+                ticket_number in any::<i64>(),
+                noise in "[a-z]{1,8}=[a-z0-9]{0,8}",
+            ) {
+                let raw = format!("{noise}&limit={limit}&offset={offset}&ticket_number={ticket_number}");
+                let in_range = (0..=1000).contains(&limit) && offset >= 0;
+                match list_params(Some(&raw)) {
+                    Ok(params) => {
+                        prop_assert!(in_range);
+                        prop_assert_eq!(
+                            params,
+                            ListParams { limit: i32::try_from(limit).unwrap(), offset, ticket_number: Some(ticket_number) }
+                        );
+                    }
+                    Err(violations) => {
+                        prop_assert!(!in_range);
+                        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+                        prop_assert_eq!(fields.contains(&"limit"), !(0..=1000).contains(&limit));
+                        prop_assert_eq!(fields.contains(&"offset"), offset < 0);
+                        prop_assert!(!fields.contains(&"ticket_number"));
+                    }
+                }
+            }
+
+            #[test]
+            fn a_value_is_accepted_only_when_it_is_a_base_10_integer_in_range(
+                value in prop_oneof![any::<String>(), "[-+ 0-9a-z.]{0,24}"],
+            ) {
+                let parsed = list_params(Some(&format!("limit={}", encoded(&value))));
+                let expected = oracle(&value, |v| (0..=1000).contains(&v));
+                prop_assert_eq!(parsed.clone().ok().map(|p| i64::from(p.limit)), expected);
+                if let Err(violations) = parsed {
+                    prop_assert_eq!(violations.len(), 1);
+                    prop_assert_eq!(violations[0].field.as_str(), "limit");
+                }
+                let number = list_params(Some(&format!("ticket_number={}", encoded(&value))));
+                prop_assert_eq!(number.ok().and_then(|p| p.ticket_number), oracle(&value, |_| true));
+            }
+
+            #[test]
+            fn a_parameter_given_twice_is_one_violation(a in any::<i64>(), b in any::<i64>()) {
+                let violations = list_params(Some(&format!("offset={a}&offset={b}"))).unwrap_err();
+                prop_assert_eq!(violations.len(), 1);
+                prop_assert_eq!(violations[0].field.as_str(), "offset");
+            }
+        }
+    }
 }

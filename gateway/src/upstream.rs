@@ -30,16 +30,39 @@ pub(crate) struct Upstream {
     metrics: Arc<GatewayMetrics>,
 }
 
-/// How many times a call that could not reach a pod is sent again.
-const TRANSPORT_RETRIES: usize = 2;
+/// How many times a call that could not reach a pod is sent again, and the pause before the
+/// first retry, doubled before each next one: about 0.4 s in all, enough for the balancer to
+/// drop a pod that went away (a rolling restart) even on a busy host. A retry that would start
+/// after the deadline is not made: the call fails UNAVAILABLE (503), not DEADLINE_EXCEEDED.
+const TRANSPORT_RETRIES: u32 = 4;
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(25);
 
-/// Whether the call never got an answer from a ticket-service instance (refused, reset, or
-/// closed connection), as opposed to a status the service sent. Only those are retried: every
-/// call the gateway makes is safe to repeat (reads, and StartService which is idempotent for
-/// the same operator), but a status from the service is its answer.
+/// Whether the call never got an answer from a ticket-service instance, as opposed to a status
+/// the service sent: the connection was refused, reset or closed (UNAVAILABLE or UNKNOWN from
+/// the transport), closed before the call was sent (CANCELLED from the transport), or the call
+/// was turned away by a GOAWAY. Only those are retried: every call the gateway makes is safe to
+/// repeat (reads, and StartService which is idempotent for the same operator), but a status
+/// from the service is its answer. A status the service sent carries no source error.
 fn is_transport_failure(status: &Status) -> bool {
-    matches!(status.code(), Code::Unavailable | Code::Unknown)
-        && std::error::Error::source(status).is_some()
+    let source = std::error::Error::source(status);
+    let transport_code =
+        matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled);
+    (transport_code && source.is_some()) || source.is_some_and(is_go_away)
+}
+
+/// Whether `error` comes from a GOAWAY the instance sent: a pod shutting down (SIGTERM) sends
+/// one, and the calls that crossed it on the wire were never processed (RFC 9113 §6.8). tonic
+/// reports them as INTERNAL (its mapping of the NO_ERROR reason), which is no answer of the
+/// service's and must not reach a partner as a 500.
+fn is_go_away(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.downcast_ref::<h2::Error>().is_some_and(|e| e.is_go_away() && e.is_remote()) {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 impl Upstream {
@@ -78,12 +101,13 @@ impl Upstream {
                     if let Some(balancer) = &self.balancer {
                         balancer.connection_lost();
                     }
-                    if attempt == TRANSPORT_RETRIES || started.elapsed() >= self.timeout {
+                    let delay = FIRST_RETRY_DELAY * 2u32.pow(attempt);
+                    if attempt == TRANSPORT_RETRIES || started.elapsed() + delay >= self.timeout {
                         break Err(status);
                     }
                     attempt += 1;
                     tracing::debug!(attempt, "ticket service not reached; retrying");
-                    tokio::time::sleep(Duration::from_millis(25)).await;
+                    tokio::time::sleep(delay).await;
                 }
                 other => break other,
             }
@@ -234,6 +258,25 @@ mod tests {
         let fields: Vec<_> = problem.violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["pending-ticket-id", "transition.operator_id"]);
         assert_eq!(problem.problem_type, "/problems/violations");
+    }
+
+    #[test]
+    fn only_failures_of_the_transport_are_retried() {
+        let transport = |code: Code| {
+            let mut status = Status::new(code, "");
+            status.set_source(Arc::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
+            status
+        };
+        for code in [Code::Unavailable, Code::Unknown, Code::Cancelled] {
+            assert!(is_transport_failure(&transport(code)), "{code:?} from the transport");
+            assert!(!is_transport_failure(&Status::new(code, "")), "{code:?} from the service");
+        }
+        for code in [Code::Internal, Code::ResourceExhausted, Code::DeadlineExceeded] {
+            assert!(!is_transport_failure(&transport(code)), "{code:?}");
+        }
+        let mut reset = Status::new(Code::Internal, "");
+        reset.set_source(Arc::new(h2::Error::from(h2::Reason::NO_ERROR)));
+        assert!(!is_transport_failure(&reset), "a stream reset is not a GOAWAY");
     }
 
     #[test]

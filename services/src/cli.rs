@@ -48,6 +48,11 @@ pub struct Cli {
     #[arg(long, env = "TICKETS_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000), global = true)]
     pub db_acquire_timeout_ms: u64,
 
+    /// How often the database is pinged to keep the gRPC health status (and so readiness) true,
+    /// in ms: about how long a database outage or recovery can go unreported.
+    #[arg(long, env = "TICKETS_HEALTH_INTERVAL_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=60_000), global = true)]
+    pub health_interval_ms: u64,
+
     /// Largest gRPC message accepted or sent, in bytes.
     #[arg(long, env = "TICKETS_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024), global = true)]
     pub max_message_bytes: u64,
@@ -125,7 +130,7 @@ impl Cli {
                     max_message_bytes: usize::try_from(self.max_message_bytes)
                         .unwrap_or(usize::MAX),
                     shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
-                    ..ServerSettings::default()
+                    health_interval: Duration::from_millis(self.health_interval_ms),
                 };
                 let served = grpc::serve(listener, db, metrics, settings, shutdown_signal()).await;
                 let _ = metrics_stop.send(());

@@ -114,7 +114,7 @@ pub(crate) struct TestGateway {
     stop: Option<oneshot::Sender<()>>,
     pub(crate) service: TestService,
     _files: tempfile::TempDir,
-    _database: TestDb,
+    pub(crate) database: TestDb,
 }
 
 impl TestGateway {
@@ -181,7 +181,7 @@ impl TestGateway {
             stop: Some(stop),
             service,
             _files: files,
-            _database: database,
+            database,
         })
     }
 

@@ -12,6 +12,7 @@ mod logs;
 mod manifests;
 mod metrics;
 mod openapi;
+mod reliability;
 mod security;
 mod shutdown;
 mod single;

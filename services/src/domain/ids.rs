@@ -71,4 +71,56 @@ mod tests {
             Ok("497f6eca-6276-4993-bfeb-53cbbbba6f08")
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_string_is_answered_and_only_a_hyphenated_uuid_is_accepted(input in any::<String>()) {
+                match TicketId::try_from(input.as_str()) {
+                    Ok(id) => {
+                        prop_assert_eq!(input.len(), 36);
+                        prop_assert_eq!(id.to_string(), input.to_ascii_lowercase());
+                    }
+                    Err(rule) => prop_assert_eq!(rule, tickets_contract::rules::UUID_RULE),
+                }
+            }
+
+            #[test]
+            fn every_uuid_round_trips_in_either_case(bytes in any::<[u8; 16]>(), upper in any::<bool>()) {
+                let id = Uuid::from_bytes(bytes);
+                let text = id.hyphenated().to_string();
+                let text = if upper { text.to_uppercase() } else { text };
+                let parsed = EmployeeId::try_from(text.as_str());
+                prop_assert_eq!(parsed, Ok(EmployeeId::new(id)));
+                prop_assert_eq!(parsed.map(|p| p.to_string()), Ok(id.hyphenated().to_string()));
+            }
+
+            #[test]
+            fn other_spellings_and_foreign_characters_are_refused(
+                bytes in any::<[u8; 16]>(),
+                position in 0..36usize,
+                foreign in any::<char>().prop_filter("changes the id", |c| !c.is_ascii_hexdigit() && *c != '-'),
+            ) {
+                let id = Uuid::from_bytes(bytes);
+                for other in [
+                    id.simple().to_string(),
+                    id.braced().to_string(),
+                    id.urn().to_string(),
+                    format!(" {}", id.hyphenated()),
+                ] {
+                    prop_assert!(TicketId::try_from(other.as_str()).is_err(), "{}", other);
+                }
+                let mut chars: Vec<char> = id.hyphenated().to_string().chars().collect();
+                chars[position] = foreign;
+                let broken: String = chars.into_iter().collect();
+                prop_assert!(TicketId::try_from(broken.as_str()).is_err(), "{}", broken);
+            }
+        }
+    }
 }

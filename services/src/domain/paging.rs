@@ -96,4 +96,39 @@ mod tests {
         assert_eq!(Offset::try_from(i64::MAX).map(Offset::as_i64), Ok(i64::MAX));
         assert!(Offset::try_from(-1).is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn a_limit_is_accepted_exactly_in_0_to_1000_and_kept(
+                value in prop_oneof![-5..=1005i64, any::<i64>()],
+            ) {
+                let limit = Limit::try_from(value);
+                prop_assert_eq!(limit.is_ok(), (0..=1000).contains(&value));
+                if let Ok(limit) = limit {
+                    prop_assert_eq!(i64::from(limit.get()), value);
+                } else {
+                    prop_assert_eq!(limit, Err(rules::LIMIT_RULE));
+                }
+            }
+
+            #[test]
+            fn an_offset_is_accepted_exactly_when_not_negative_and_round_trips(value in any::<i64>()) {
+                let offset = Offset::try_from(value);
+                prop_assert_eq!(offset.is_ok(), value >= 0);
+                if let Ok(offset) = offset {
+                    prop_assert_eq!(offset.as_i64(), value);
+                    prop_assert_eq!(offset.get(), value.unsigned_abs());
+                } else {
+                    prop_assert_eq!(offset, Err(rules::OFFSET_RULE));
+                }
+            }
+        }
+    }
 }

@@ -72,4 +72,71 @@ mod tests {
             assert!(Vin::try_from(input).is_err(), "{input:?}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// A valid VIN, and a run of VIN characters of any length.
+        const VALID: &str = "[A-HJ-NPR-Z0-9]{17}";
+        const ANY_LENGTH: &str = "[A-HJ-NPR-Z0-9]{0,40}";
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_string_is_answered_and_only_17_vin_characters_are_accepted(input in any::<String>()) {
+                let expected = input.len() == 17
+                    && input.to_ascii_uppercase().bytes().all(Vin::is_vin_char);
+                match Vin::try_from(input.as_str()) {
+                    Ok(vin) => {
+                        prop_assert!(expected);
+                        prop_assert_eq!(vin.as_str(), input.to_ascii_uppercase());
+                    }
+                    Err(rule) => {
+                        prop_assert!(!expected);
+                        prop_assert_eq!(rule, VIN_RULE);
+                    }
+                }
+            }
+
+            #[test]
+            fn every_valid_vin_parses_in_any_case_and_is_kept_upper_case(
+                vin in VALID,
+                lower in prop::collection::vec(any::<bool>(), 17),
+            ) {
+                let mixed: String = vin
+                    .chars()
+                    .zip(lower)
+                    .map(|(c, lower)| if lower { c.to_ascii_lowercase() } else { c })
+                    .collect();
+                let parsed = Vin::try_from(mixed.as_str());
+                prop_assert_eq!(parsed.as_ref().map(Vin::as_str), Ok(vin.as_str()));
+                prop_assert_eq!(parsed.map(|v| v.to_string()), Ok(vin));
+            }
+
+            #[test]
+            fn one_forbidden_character_anywhere_is_refused(
+                vin in VALID,
+                position in 0..17usize,
+                forbidden in prop_oneof![
+                    prop::sample::select(vec!['I', 'O', 'Q', 'i', 'o', 'q']),
+                    any::<char>().prop_filter("not a VIN character", |c| {
+                        !c.is_ascii_alphanumeric()
+                    }),
+                ],
+            ) {
+                let mut chars: Vec<char> = vin.chars().collect();
+                chars[position] = forbidden;
+                let input: String = chars.into_iter().collect();
+                prop_assert!(Vin::try_from(input.as_str()).is_err(), "{:?}", input);
+            }
+
+            #[test]
+            fn any_other_length_is_refused(vin in ANY_LENGTH) {
+                prop_assert_eq!(Vin::try_from(vin.as_str()).is_ok(), vin.len() == 17);
+            }
+        }
+    }
 }

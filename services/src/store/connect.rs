@@ -40,11 +40,19 @@ impl Default for PoolSettings {
 /// migrations and the others wait for it and then find nothing left to do.
 const MIGRATION_LOCK_KEY: i64 = 0x0074_6963_6b65_7473; // "tickets" in ASCII
 
+/// How long a PostgreSQL connection may sit idle before it is checked on its way out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_millis(100);
+
 /// Opens a connection pool for `url` (`sqlite:` or `postgres:`).
 ///
-/// The pool does not ping a connection on checkout (sqlx tests every connection when it is
-/// returned to the pool, which is what drops dead ones after a database restart); a ping per
-/// checkout would cost a round trip on every request.
+/// A PostgreSQL connection that sat idle in the pool for [`PING_IF_IDLE_FOR`] or longer is
+/// pinged before a request gets it. Testing connections when they are returned (which sqlx
+/// does) is not enough: one that dies while idle — the server restarted, a failover, a network
+/// blip — would stay in the pool and fail a request with UNAVAILABLE after the database is back.
+/// Pinging *every* checkout would cost a round trip per query (about a quarter of a simple
+/// read's throughput); under load connections are back in use within milliseconds, so they are
+/// not pinged, and when the service is quiet the round trip costs nothing that matters. SQLite
+/// connections are in-process and cannot go away, so they are never pinged.
 ///
 /// # Errors
 /// When the URL is malformed or names another kind of database. The database itself is reached
@@ -68,6 +76,14 @@ pub fn connect(url: &str, settings: PoolSettings) -> anyhow::Result<DatabaseConn
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
             .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(options);
         Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
     } else {
