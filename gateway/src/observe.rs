@@ -10,7 +10,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use tickets_contract::runtime::propagation;
+use tickets_contract::runtime::{propagation, telemetry};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -57,16 +57,22 @@ pub(crate) async fn observe(
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let method = method_label(request.method());
     let request_id_text = request_id.to_str().unwrap_or_default().to_owned();
-    let span = tracing::info_span!(
-        "http",
-        otel.name = %format_args!("{method} {route}"),
-        otel.kind = "server",
-        http.request.method = method,
-        http.route = %route,
-        http.response.status_code = tracing::field::Empty,
-        request_id = %request_id_text,
-    );
-    propagation::continue_trace(&span, request.headers());
+    // The attributes only an exporter reads are built only when traces are on.
+    let span = if telemetry::tracing_enabled() {
+        let span = tracing::info_span!(
+            "http",
+            otel.name = %format_args!("{method} {route}"),
+            otel.kind = "server",
+            http.request.method = method,
+            http.route = %route,
+            http.response.status_code = tracing::field::Empty,
+            request_id = %request_id_text,
+        );
+        propagation::continue_trace(&span, request.headers());
+        span
+    } else {
+        tracing::info_span!("http", request_id = %request_id_text)
+    };
 
     let mut response = CURRENT_REQUEST_ID
         .scope(request_id.clone(), next.run(request).instrument(span.clone()))
@@ -81,7 +87,6 @@ pub(crate) async fn observe(
         route = %route,
         status = status.as_u16(),
         latency_ms = elapsed.as_secs_f64() * 1000.0,
-        request_id = %request_id_text,
         "request"
     );
     response.headers_mut().insert(REQUEST_ID, request_id);

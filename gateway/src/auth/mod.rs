@@ -9,6 +9,7 @@ mod external;
 mod keys;
 mod rate_limit;
 mod tokens;
+mod verified;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -26,6 +27,7 @@ use self::{
     keys::SigningKey,
     rate_limit::RateLimit,
     tokens::TokenSettings,
+    verified::{Verified, VerifiedTokens},
 };
 use crate::{metrics::GatewayMetrics, problem::Problem};
 
@@ -70,6 +72,7 @@ pub struct Auth {
     settings: TokenSettings,
     external: Option<ExternalKeys>,
     rate_limit: Option<RateLimit>,
+    verified: VerifiedTokens,
 }
 
 impl Auth {
@@ -107,6 +110,7 @@ impl Auth {
             },
             external,
             rate_limit: RateLimit::new(settings.rate_per_second, settings.rate_burst),
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -122,16 +126,26 @@ impl Auth {
         let api_key = single(headers, &HeaderName::from_static(API_KEY_HEADER))
             .ok_or(Rejection::MissingApiKey)?;
 
-        let key = match tokens::key_id(token) {
-            Some(kid) if kid != self.key.kid => match &self.external {
-                Some(external) => external.key(&kid).await.ok_or(Rejection::InvalidToken)?,
-                None => return Err(Rejection::InvalidToken),
-            },
-            _ => self.key.decoding.clone(),
+        let claims = match self.verified.get(token, chrono::Utc::now().timestamp()) {
+            Some(claims) => claims,
+            None => {
+                let key = match tokens::key_id(token) {
+                    Some(kid) if kid != self.key.kid => match &self.external {
+                        Some(external) => {
+                            external.key(&kid).await.ok_or(Rejection::InvalidToken)?
+                        }
+                        None => return Err(Rejection::InvalidToken),
+                    },
+                    _ => self.key.decoding.clone(),
+                };
+                let claims: Verified = tokens::validate(token, &key, &self.settings)
+                    .map_err(|_| Rejection::InvalidToken)?
+                    .into();
+                self.verified.insert(token, claims.clone());
+                claims
+            }
         };
-        let claims =
-            tokens::validate(token, &key, &self.settings).map_err(|_| Rejection::InvalidToken)?;
-        let client = self.credentials.get(&claims.sub).ok_or(Rejection::InvalidToken)?;
+        let client = self.credentials.get(&claims.client_id).ok_or(Rejection::InvalidToken)?;
         if claims.provider_id.as_deref().is_some_and(|p| {
             tickets_contract::rules::parse_uuid(p).ok() != Some(client.provider_id)
         }) {

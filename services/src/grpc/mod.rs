@@ -13,7 +13,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
-use tickets_contract::runtime::propagation;
+use tickets_contract::runtime::{propagation, telemetry};
 use tickets_contract::{
     FILE_DESCRIPTOR_SET,
     v2::{
@@ -42,6 +42,9 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
 fn rpc_span(request: &http::Request<()>) -> tracing::Span {
     let path = request.uri().path().trim_start_matches('/');
     let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !telemetry::tracing_enabled() {
+        return tracing::info_span!("rpc", request_id = %request_id);
+    }
     let span = tracing::info_span!(
         "rpc",
         otel.name = %path,

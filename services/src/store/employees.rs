@@ -19,7 +19,6 @@ use crate::domain::{Employee, EmployeeId, Error, ProviderId};
 /// # Errors
 /// `InvalidArgument` on `id` when the id belongs to another provider's employee, on `username`
 /// when another employee of the provider already has it; `Unavailable`.
-#[tracing::instrument(name = "store.upsert_employee", skip_all)]
 pub async fn upsert_employee(
     db: &DatabaseConnection,
     employee: Employee,

@@ -4,9 +4,8 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-    sea_query::{Expr, Query},
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, Order, Query},
 };
 use uuid::Uuid;
 
@@ -42,23 +41,40 @@ where
     if let Some(number) = query.ticket_number {
         condition = condition.add(ticket::Column::TicketNumber.eq(number));
     }
-    let count = ticket::Entity::find().filter(condition.clone()).count(db);
+    // Both statements read only the columns of the (provider, state, created_at, number) index,
+    // so PostgreSQL answers them from the index alone: the count, and the page's numbers —
+    // however deep the offset — without touching the table. Only the 25 (or `limit`) rows of
+    // the page are then read in full ("deferred join").
+    let count = ticket::Entity::find()
+        .select_only()
+        .column_as(ticket::Column::TicketNumber.count(), "total")
+        .filter(condition.clone())
+        .into_tuple::<i64>()
+        .one(db);
     let page = async {
         if query.limit.get() == 0 {
             return Ok(Vec::new());
         }
-        ticket::Entity::find()
-            .filter(condition)
-            .order_by_asc(ticket::Column::CreatedAt)
-            .order_by_asc(ticket::Column::TicketNumber)
+        let numbers = Query::select()
+            .column(ticket::Column::TicketNumber)
+            .from(ticket::Entity)
+            .cond_where(condition)
+            .order_by(ticket::Column::CreatedAt, Order::Asc)
+            .order_by(ticket::Column::TicketNumber, Order::Asc)
             .limit(u64::from(query.limit.get()))
             .offset(query.offset.get())
+            .to_owned();
+        ticket::Entity::find()
+            .filter(ticket::Column::TicketNumber.in_subquery(numbers))
+            .order_by_asc(ticket::Column::CreatedAt)
+            .order_by_asc(ticket::Column::TicketNumber)
             .all(db)
             .await
     };
     // Count and page are independent reads: run them side by side on two pooled connections.
     let (total, rows) = futures::try_join!(count, page)?;
     let items = rows.into_iter().map(T::try_from).collect::<Result<_, _>>()?;
+    let total = total.and_then(|total| u64::try_from(total).ok()).unwrap_or(0);
     Ok(Page { items, total })
 }
 
@@ -66,7 +82,6 @@ where
 ///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
-#[tracing::instrument(name = "store.list_pending_tickets", skip_all)]
 pub async fn list_pending_tickets(
     db: &DatabaseConnection,
     provider: ProviderId,
@@ -79,7 +94,6 @@ pub async fn list_pending_tickets(
 ///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
-#[tracing::instrument(name = "store.list_in_progress_tickets", skip_all)]
 pub async fn list_in_progress_tickets(
     db: &DatabaseConnection,
     provider: ProviderId,
@@ -122,7 +136,6 @@ where
 ///
 /// # Errors
 /// `NotFound` when the provider has no pending ticket with this id.
-#[tracing::instrument(name = "store.get_pending_ticket", skip_all)]
 pub async fn get_pending_ticket(
     db: &DatabaseConnection,
     provider: ProviderId,
@@ -135,7 +148,6 @@ pub async fn get_pending_ticket(
 ///
 /// # Errors
 /// `NotFound` when the provider has no in-progress ticket with this id.
-#[tracing::instrument(name = "store.get_in_progress_ticket", skip_all)]
 pub async fn get_in_progress_ticket(
     db: &DatabaseConnection,
     provider: ProviderId,
@@ -148,7 +160,6 @@ pub async fn get_in_progress_ticket(
 ///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
-#[tracing::instrument(name = "store.create_pending_ticket", skip_all)]
 pub async fn create_pending_ticket(
     db: &DatabaseConnection,
     new: NewTicket,
@@ -217,7 +228,6 @@ impl Started {
 ///
 /// # Errors
 /// `NotFound`, `InvalidArgument` on `operator_id`, `Conflict`, `Unavailable`.
-#[tracing::instrument(name = "store.start_service", skip_all)]
 pub async fn start_service(
     db: &DatabaseConnection,
     provider: ProviderId,
