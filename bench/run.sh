@@ -1,0 +1,503 @@
+#!/usr/bin/env bash
+# The benchmark: seeds a database with a realistic shape, starts the release binaries of the
+# ticket service and the gateway, drives them at fixed concurrency with the Rust load generator
+# (bench/src), and prints a markdown report (REST vs gRPC, list cost vs history, start-service vs
+# a pgbench raw-SQL baseline, peak RSS, the targets). See bench/README.md.
+#
+#   bench/run.sh                 # PostgreSQL, 1,000,000 non-pending + 10,000 pending tickets
+#   bench/run.sh --sqlite        # SQLite, 100,000 non-pending + 10,000 pending tickets
+#   bench/run.sh --quick         # 5 s runs, 100,000 (PG) / 20,000 (SQLite) non-pending
+#
+# Everything runs on this machine; only loopback addresses are used. The databases it creates
+# (tickets_bench, tickets_bench_none; SQLite files under the output directory) are dropped at
+# the end unless --keep.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+usage() {
+  cat <<'TXT'
+usage: bench/run.sh [options]
+  --postgres            PostgreSQL backend (default)
+  --sqlite              SQLite backend
+  --quick               short runs on a smaller history (5 s windows, 1 s warm-up)
+  --duration S          measured seconds per row (default 15; quick 5)
+  --warmup S            warm-up seconds per row (default 3; quick 1)
+  --concurrency N       requests in flight (default 32)
+  --history N           non-pending tickets (default 1000000 PG, 100000 SQLite; quick 100000 / 20000)
+  --pending N           pending tickets, spread over the providers (default 10000)
+  --providers N         providers (default 10)
+  --db-connections N    the service's pool size, TICKETS_DB_MAX_CONNECTIONS, and pgbench's clients (default 10)
+  --pool-rate N         pending tickets set aside per second of start-service run (default 5000)
+  --client-threads N    load generator threads (default 1)
+  --wait-idle S         before each row, wait up to S s for the machine to be under 15% busy (default 60; 0 = no wait)
+  --out DIR             where logs, seeds and the report go (default $CARGO_TARGET_DIR/bench/<backend>)
+  --no-build            use the binaries already built
+  --perf                also profile both servers during every row (perf record; see bench/README.md)
+  --keep                keep the databases afterwards
+environment: CARGO_TARGET_DIR (default ./target), BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432),
+  BENCH_RUST_LOG (default info) and BENCH_LOG_FORMAT (default json) for both servers, as deployed,
+  BENCH_GRPC_ADDR (127.0.0.1:55051), BENCH_HTTP_ADDR (127.0.0.1:58080), BENCH_METRICS_ADDR (127.0.0.1:59464)
+TXT
+}
+
+BACKEND=postgres QUICK=0 DURATION="" WARMUP="" CONCURRENCY=32 HISTORY="" PENDING=10000 PROVIDERS=10
+DB_CONNECTIONS=10 POOL_RATE=5000 CLIENT_THREADS=1 OUT="" BUILD=1 KEEP=0 WAIT_IDLE=60 PERF=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --postgres) BACKEND=postgres ;;
+    --sqlite) BACKEND=sqlite ;;
+    --quick) QUICK=1 ;;
+    --duration) DURATION=$2; shift ;;
+    --warmup) WARMUP=$2; shift ;;
+    --concurrency) CONCURRENCY=$2; shift ;;
+    --history) HISTORY=$2; shift ;;
+    --pending) PENDING=$2; shift ;;
+    --providers) PROVIDERS=$2; shift ;;
+    --db-connections) DB_CONNECTIONS=$2; shift ;;
+    --pool-rate) POOL_RATE=$2; shift ;;
+    --client-threads) CLIENT_THREADS=$2; shift ;;
+    --wait-idle) WAIT_IDLE=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    --perf) PERF=1 ;;
+    --keep) KEEP=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+if [[ $QUICK == 1 ]]; then
+  DURATION=${DURATION:-5} WARMUP=${WARMUP:-1}
+  [[ $BACKEND == postgres ]] && HISTORY=${HISTORY:-100000} || HISTORY=${HISTORY:-20000}
+fi
+DURATION=${DURATION:-15} WARMUP=${WARMUP:-3}
+[[ $BACKEND == postgres ]] && HISTORY=${HISTORY:-1000000} || HISTORY=${HISTORY:-100000}
+(( PROVIDERS >= 1 && PROVIDERS <= 999 && PENDING >= PROVIDERS && HISTORY >= 0 )) || { echo "bad shape" >&2; exit 2; }
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET_DIR/release
+OUT=${OUT:-$TARGET_DIR/bench/$BACKEND}
+PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+GRPC_ADDR=${BENCH_GRPC_ADDR:-127.0.0.1:55051}
+HTTP_ADDR=${BENCH_HTTP_ADDR:-127.0.0.1:58080}
+METRICS_ADDR=${BENCH_METRICS_ADDR:-127.0.0.1:59464}
+DB_FULL=tickets_bench DB_NONE=tickets_bench_none
+# The production logging of deploy/base: one JSON line per request at info.
+LOG_FILTER=${BENCH_RUST_LOG:-info} LOG_FORMAT=${BENCH_LOG_FORMAT:-json}
+mkdir -p "$OUT"
+rm -f "$OUT"/results.jsonl "$OUT"/*.log "$OUT"/*.txt "$OUT"/*.db "$OUT"/*.db-shm "$OUT"/*.db-wal "$OUT"/perf-*
+
+T0=$SECONDS
+say() { printf '==> [%4ds] %s\n' $((SECONDS - T0)) "$*" >&2; }
+
+# --- build ---------------------------------------------------------------------------------------
+if [[ $BUILD == 1 ]]; then
+  say "building release binaries into $TARGET_DIR"
+  cargo build --release --quiet -p ticket-service -p ticket-gateway -p tickets-bench
+fi
+[[ $PERF == 0 ]] || command -v perf >/dev/null || { echo "--perf needs perf (apt-get install -y linux-perf)" >&2; exit 1; }
+for b in ticket-service ticket-gateway tickets-bench; do
+  [[ -x $BIN/$b ]] || { echo "$BIN/$b missing (drop --no-build)" >&2; exit 1; }
+done
+
+# --- helpers -------------------------------------------------------------------------------------
+psql_db() { local db=$1; shift; psql "$PG_URL/$db" -X -q -v ON_ERROR_STOP=1 "$@"; }
+provider_uuid() { printf 'b0000000-0000-4000-8000-%012d' "$1"; }
+operator_uuid() { printf 'c0000000-0000-4000-8000-%012d' "$1"; }   # provider * 1000 + n
+sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+commas() { echo "$1" | sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta'; }
+OPERATORS_PER_PROVIDER=8
+
+SERVICE_PID="" GATEWAY_PID=""
+stop_servers() {
+  for pid in $GATEWAY_PID $SERVICE_PID; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in $GATEWAY_PID $SERVICE_PID; do wait "$pid" 2>/dev/null || true; done
+  SERVICE_PID="" GATEWAY_PID=""
+}
+cleanup() {
+  stop_servers
+  if [[ $KEEP == 0 && $BACKEND == postgres ]]; then
+    for db in $DB_FULL $DB_NONE; do psql_db postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
+  fi
+  if [[ $KEEP == 0 && $BACKEND == sqlite ]]; then rm -f "$OUT"/*.db "$OUT"/*.db-shm "$OUT"/*.db-wal; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+for addr in "$GRPC_ADDR" "$HTTP_ADDR" "$METRICS_ADDR"; do
+  port_free "$addr" || { echo "$addr is in use (set BENCH_*_ADDR)" >&2; exit 1; }
+done
+
+# Waits up to $WAIT_IDLE s for the machine to be under 15% busy over a second (as the load
+# generator does before each row).
+wait_quiet() {
+  local start=$SECONDS a b
+  (( ${WAIT_IDLE%.*} > 0 )) || return 0
+  while (( SECONDS - start < ${WAIT_IDLE%.*} )); do
+    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat); sleep 1
+    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat)
+    (( b - a < 15 * $(nproc) )) && return 0
+  done
+  say "machine still busy after ${WAIT_IDLE} s; measuring anyway"
+}
+
+# Starts the service on $1 (database URL) and the gateway in front of it; logs get suffix $2.
+start_servers() {
+  local url=$1 tag=$2
+  env -u OTEL_EXPORTER_OTLP_ENDPOINT RUST_LOG="$LOG_FILTER" LOG_FORMAT="$LOG_FORMAT" \
+    TICKETS_DATABASE_URL="$url" TICKETS_GRPC_ADDR="$GRPC_ADDR" TICKETS_METRICS_ADDR="$METRICS_ADDR" \
+    TICKETS_DB_MAX_CONNECTIONS="$DB_CONNECTIONS" \
+    "$BIN/ticket-service" >"$OUT/service-$tag.log" 2>&1 &
+  SERVICE_PID=$!
+  env -u OTEL_EXPORTER_OTLP_ENDPOINT RUST_LOG="$LOG_FILTER" LOG_FORMAT="$LOG_FORMAT" \
+    GATEWAY_HTTP_ADDR="$HTTP_ADDR" GATEWAY_TICKET_SERVICE_URL="http://$GRPC_ADDR" \
+    GATEWAY_CREDENTIALS_FILE="$OUT/clients.toml" GATEWAY_RATE_LIMIT_PER_SECOND=0 \
+    "$BIN/ticket-gateway" >"$OUT/gateway-$tag.log" 2>&1 &
+  GATEWAY_PID=$!
+  for _ in $(seq 1 300); do
+    if curl -sf "http://$HTTP_ADDR/readyz" >/dev/null 2>&1; then return 0; fi
+    for pid in $SERVICE_PID $GATEWAY_PID; do
+      kill -0 "$pid" 2>/dev/null || { echo "a server exited; see $OUT/*-$tag.log" >&2; tail -n 20 "$OUT"/*-"$tag".log >&2; exit 1; }
+    done
+    sleep 0.1
+  done
+  echo "servers not ready after 30 s; see $OUT/*-$tag.log" >&2; exit 1
+}
+
+# With --perf: samples both servers (perf record, DWARF call graphs) while a row runs, and
+# writes perf-<row>-<server>.data and a top-symbols text next to the report. The sampling costs
+# CPU: numbers of a --perf run are for reading profiles, not for the table.
+PERF_JOBS=()
+perf_start() {
+  [[ $PERF == 1 ]] || return 0
+  local tag=$1 who
+  PERF_JOBS=()
+  for who in "gateway:$GATEWAY_PID" "service:$SERVICE_PID"; do
+    perf record -q -F 499 -g --call-graph dwarf,16384 -p "${who#*:}" -o "$OUT/perf-$tag-${who%%:*}.data" >/dev/null 2>&1 &
+    PERF_JOBS+=($!)
+  done
+}
+perf_stop() {
+  [[ $PERF == 1 && ${#PERF_JOBS[@]} -gt 0 ]] || return 0
+  local tag=$1 job who
+  for job in "${PERF_JOBS[@]}"; do kill -INT "$job" 2>/dev/null || true; done
+  for job in "${PERF_JOBS[@]}"; do wait "$job" 2>/dev/null || true; done
+  PERF_JOBS=()
+  for who in gateway service; do
+    local data=$OUT/perf-$tag-$who.data
+    [[ -s $data ]] || continue
+    perf report -i "$data" --no-children --sort symbol --stdio -g none 2>/dev/null \
+      | grep -vE '^(#|$)' | head -n 60 | cut -c1-200 >"$OUT/perf-$tag-$who.top.txt" || true
+    if command -v python3 >/dev/null; then
+      perf script -i "$data" --no-inline 2>/dev/null | python3 "$ROOT/bench/perf_categories.py" >"$OUT/perf-$tag-$who.categories.txt" || true
+    fi
+  done
+}
+
+# Runs one scenario (at concurrency $C when set); extra arguments go to the load generator.
+load() {
+  local scenario=$1 label=$2; shift 2
+  perf_start "$scenario-$label"
+  "$BIN/tickets-bench" load --scenario "$scenario" --label "$label" \
+    --concurrency "${C:-$CONCURRENCY}" --duration "$DURATION" --warmup "$WARMUP" --threads "$CLIENT_THREADS" \
+    --http-url "http://$HTTP_ADDR" --grpc-url "http://$GRPC_ADDR" \
+    --clients "$OUT/clients.txt" --operators "$OUT/operators.txt" \
+    --pid "gateway=$GATEWAY_PID" --pid "service=$SERVICE_PID" --out "$OUT/results.jsonl" --wait-idle "$WAIT_IDLE" \
+    $( [[ $BACKEND == postgres ]] && echo --cpu-comm postgres ) "$@"
+  perf_stop "$scenario-$label"
+}
+
+# --- clients (one per provider) and operators ----------------------------------------------------
+: >"$OUT/clients.toml"; : >"$OUT/clients.txt"; : >"$OUT/operators.txt"
+for ((p = 0; p < PROVIDERS; p++)); do
+  cat >>"$OUT/clients.toml" <<TOML
+[[clients]]
+client_id = "bench-$p"
+client_secret_sha256 = "$(sha256 "bench-secret-$p")"
+api_key_sha256 = "$(sha256 "bench-api-key-$p")"
+provider_id = "$(provider_uuid $p)"
+TOML
+  echo "bench-$p bench-secret-$p bench-api-key-$p $(provider_uuid $p)" >>"$OUT/clients.txt"
+  for ((o = 0; o < OPERATORS_PER_PROVIDER; o++)); do
+    echo "$(provider_uuid $p) $(operator_uuid $((p * 1000 + o)))" >>"$OUT/operators.txt"
+  done
+done
+POOL=$(( POOL_RATE * (${DURATION%.*} + ${WARMUP%.*} + 1) ))
+
+# --- seeding -------------------------------------------------------------------------------------
+# Shapes (both backends): $PROVIDERS providers with 8 enabled operators and 2 plain employees each;
+# history: in-progress tickets (operator and service start set), oldest, VIN prefix WAU;
+# the pending set: $PENDING pending tickets, newest, VIN prefix WVW, created every 7 s;
+# pools for start-service, added after the read runs: VIN prefixes RST (REST), GRP (gRPC), PGB (pgbench).
+
+pg_seed_common_sql() { # employees + pending set (identical ids in both databases)
+  cat <<SQL
+INSERT INTO employees (id, provider_id, given_name, family_name, username, role, is_operator, enabled, updated_at)
+SELECT ('c0000000-0000-4000-8000-' || lpad((p * 1000 + o)::text, 12, '0'))::uuid,
+       ('b0000000-0000-4000-8000-' || lpad(p::text, 12, '0'))::uuid,
+       'Given' || o, 'Family' || p, 'emp' || o || '@provider' || p || '.example',
+       CASE WHEN o >= $OPERATORS_PER_PROVIDER THEN 'employee' WHEN o % 4 = 0 THEN 'senior_operator' ELSE 'operator' END,
+       o < $OPERATORS_PER_PROVIDER, true, now()
+FROM generate_series(0, $PROVIDERS - 1) p, generate_series(0, $OPERATORS_PER_PROVIDER + 1) o;
+INSERT INTO tickets (id, provider_id, state, created_at, customer_id, vehicle_model_id, vin, connection_id, outsourced)
+SELECT md5('pending-' || g)::uuid,
+       ('b0000000-0000-4000-8000-' || lpad((g % $PROVIDERS)::text, 12, '0'))::uuid,
+       'pending',
+       timestamptz '2026-06-01 00:00:00+00' + g * interval '7 seconds' + (g * 37 % 1000000) * interval '1 microsecond',
+       md5('customer-' || (g % 50000))::uuid, g % 4000, 'WVW' || lpad(g::text, 14, '0'),
+       CASE WHEN g % 4 = 0 THEN NULL ELSE md5('connection-' || g)::uuid END, false
+FROM generate_series(0, $PENDING - 1) g;
+SQL
+}
+
+pg_history_sql() {
+  cat <<SQL
+INSERT INTO tickets (id, provider_id, state, created_at, customer_id, vehicle_model_id, vin, connection_id,
+                     operator_id, service_started_at, voucher_code, outsourced)
+SELECT gen_random_uuid(), ('b0000000-0000-4000-8000-' || lpad((g % $PROVIDERS)::text, 12, '0'))::uuid,
+       'in_progress', c, md5('customer-' || (g % 50000))::uuid, g % 4000, 'WAU' || lpad(g::text, 14, '0'),
+       CASE WHEN g % 4 = 0 THEN NULL ELSE gen_random_uuid() END,
+       ('c0000000-0000-4000-8000-' || lpad(((g % $PROVIDERS) * 1000 + g % $OPERATORS_PER_PROVIDER)::text, 12, '0'))::uuid,
+       c + interval '3 minutes', NULL, false
+FROM generate_series(0, $HISTORY - 1) g,
+     LATERAL (SELECT timestamptz '2024-01-01 00:00:00+00' + g * (interval '75 seconds' * 1000000 / greatest($HISTORY, 1))
+                     + (g * 37 % 1000000) * interval '1 microsecond' AS c) t;
+SQL
+}
+
+pg_pool_sql() { # $1 prefix (rest|grpc|pgbench), $2 VIN prefix, $3 count
+  cat <<SQL
+INSERT INTO tickets (id, provider_id, state, created_at, customer_id, vehicle_model_id, vin, connection_id, outsourced)
+SELECT md5('pool-$1-' || k)::uuid, ('b0000000-0000-4000-8000-' || lpad((k % $PROVIDERS)::text, 12, '0'))::uuid,
+       'pending', timestamptz '2026-09-01 00:00:00+00' + k * interval '1 millisecond',
+       md5('customer-' || (k % 50000))::uuid, k % 4000, '$2' || lpad(k::text, 14, '0'), NULL, false
+FROM generate_series(0, $3 - 1) k;
+SQL
+}
+
+pg_dump_ids() { # $1 database, $2 VIN prefix → "provider ticket" lines
+  psql_db "$1" -At -F ' ' -c "SELECT provider_id, id FROM tickets WHERE state = 'pending' AND vin LIKE '$2%' ORDER BY ticket_number"
+}
+
+seed_postgres() {
+  pg_isready -q -d "$PG_URL/postgres" || { echo "PostgreSQL is not reachable at $PG_URL" >&2; exit 1; }
+  for db in $DB_FULL $DB_NONE; do
+    psql_db postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+    TICKETS_DATABASE_URL="$PG_URL/$db" RUST_LOG=warn "$BIN/ticket-service" migrate >"$OUT/migrate-$db.log" 2>&1
+  done
+  say "seeding $DB_NONE: $PENDING pending tickets, no history"
+  pg_seed_common_sql | psql_db $DB_NONE
+  say "seeding $DB_FULL: $HISTORY non-pending tickets, then the same $PENDING pending"
+  pg_history_sql | psql_db $DB_FULL
+  pg_seed_common_sql | psql_db $DB_FULL
+  for db in $DB_NONE $DB_FULL; do psql_db $db -c "VACUUM (ANALYZE) tickets" -c "VACUUM (ANALYZE) employees"; done
+  pg_dump_ids $DB_FULL WVW >"$OUT/pending-full.txt"
+  pg_dump_ids $DB_NONE WVW >"$OUT/pending-none.txt"
+  cmp -s "$OUT/pending-full.txt" "$OUT/pending-none.txt" || { echo "the two pending sets differ" >&2; exit 1; }
+}
+
+add_pools_postgres() {
+  pg_pool_sql rest RST "$POOL" | psql_db $DB_FULL
+  pg_pool_sql grpc GRP "$POOL" | psql_db $DB_FULL
+  psql_db $DB_FULL -c "ANALYZE tickets"
+  pg_dump_ids $DB_FULL RST >"$OUT/pool-rest.txt"
+  pg_dump_ids $DB_FULL GRP >"$OUT/pool-grpc.txt"
+}
+
+# SQLite stores UUIDs as 16-byte blobs and timestamps as RFC 3339 text with microseconds and
+# +00:00, exactly as the service writes them.
+sqlite_values() { # $1 prefix → "(p, X'…')" rows for the temp tables
+  local rows=() p
+  for ((p = 0; p < PROVIDERS; p++)); do rows+=("($p, X'${1}0000000000040008000$(printf '%012d' "$p")')"); done
+  local IFS=,; echo "${rows[*]}"
+}
+sqlite_common_sql() {
+  cat <<SQL
+.timeout 30000
+CREATE TEMP TABLE bp (p INTEGER PRIMARY KEY, id BLOB);
+INSERT INTO bp VALUES $(sqlite_values b);
+CREATE TEMP TABLE seq (n INTEGER PRIMARY KEY);
+WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < max($PENDING, $HISTORY, $POOL, 1000) - 1) INSERT INTO seq SELECT n FROM s;
+SQL
+}
+sqlite_ts() { # SQL expression: RFC 3339 text, µs, +00:00, from epoch seconds $1 and micros $2
+  echo "strftime('%Y-%m-%dT%H:%M:%S', $1, 'unixepoch') || printf('.%06d', $2) || '+00:00'"
+}
+sqlite_employees_sql() {
+  local ops=() p o
+  for ((p = 0; p < PROVIDERS; p++)); do
+    for ((o = 0; o < OPERATORS_PER_PROVIDER + 2; o++)); do
+      local role=operator op=1
+      (( o % 4 == 0 )) && role=senior_operator
+      (( o >= OPERATORS_PER_PROVIDER )) && role=employee op=0
+      ops+=("(X'c0000000000040008000$(printf '%012d' $((p * 1000 + o)))', (SELECT id FROM bp WHERE p = $p), 'Given$o', 'Family$p', 'emp$o@provider$p.example', '$role', $op, 1, $(sqlite_ts "strftime('%s','now')" 0))")
+    done
+  done
+  local IFS=,
+  echo "INSERT INTO employees (id, provider_id, given_name, family_name, username, role, is_operator, enabled, updated_at) VALUES ${ops[*]};"
+}
+sqlite_history_sql() {
+  cat <<SQL
+INSERT INTO tickets (id, provider_id, state, created_at, customer_id, vehicle_model_id, vin, connection_id,
+                     operator_id, service_started_at, voucher_code, outsourced)
+SELECT randomblob(16), (SELECT id FROM bp WHERE p = n % $PROVIDERS), 'in_progress',
+       $(sqlite_ts "1704067200 + n * 75000000 / max($HISTORY, 1)" "n * 37 % 1000000"), randomblob(16), n % 4000,
+       'WAU' || printf('%014d', n), CASE WHEN n % 4 = 0 THEN NULL ELSE randomblob(16) END,
+       (SELECT id FROM employees e WHERE e.provider_id = (SELECT id FROM bp WHERE p = n % $PROVIDERS) AND e.username = 'emp' || (n % $OPERATORS_PER_PROVIDER) || '@provider' || (n % $PROVIDERS) || '.example'),
+       $(sqlite_ts "1704067200 + n * 75000000 / max($HISTORY, 1) + 180" "n * 37 % 1000000"), NULL, 0
+FROM seq WHERE n < $HISTORY;
+SQL
+}
+sqlite_pending_sql() { # the pending set, copied from the "none" database so the ids are the same
+  cat <<SQL
+INSERT INTO tickets (id, provider_id, state, created_at, customer_id, vehicle_model_id, vin, connection_id, outsourced)
+SELECT id, provider_id, state, created_at, customer_id, vehicle_model_id, vin, connection_id, outsourced
+FROM base.tickets WHERE vin LIKE 'WVW%' ORDER BY ticket_number;
+SQL
+}
+sqlite_new_pending_sql() { # $1 VIN prefix, $2 count, $3 epoch start
+  cat <<SQL
+INSERT INTO tickets (id, provider_id, state, created_at, customer_id, vehicle_model_id, vin, connection_id, outsourced)
+SELECT randomblob(16), (SELECT id FROM bp WHERE p = n % $PROVIDERS), 'pending',
+       $(sqlite_ts "$3 + n * 7" "n * 37 % 1000000"), randomblob(16), n % 4000,
+       '$1' || printf('%014d', n), CASE WHEN n % 4 = 0 THEN NULL ELSE randomblob(16) END, 0
+FROM seq WHERE n < $2;
+SQL
+}
+sqlite_dump_ids() { # $1 file, $2 VIN prefix
+  sqlite3 -cmd '.timeout 30000' "$1" "SELECT lower(hex(provider_id)) || ' ' || lower(hex(id)) FROM tickets WHERE state = 'pending' AND vin LIKE '$2%' ORDER BY ticket_number"
+}
+
+seed_sqlite() {
+  command -v sqlite3 >/dev/null || { echo "sqlite3 is needed (apt-get install -y sqlite3)" >&2; exit 1; }
+  local none=$OUT/$DB_NONE.db full=$OUT/$DB_FULL.db
+  for f in "$none" "$full"; do
+    TICKETS_DATABASE_URL="sqlite://$f?mode=rwc" RUST_LOG=warn "$BIN/ticket-service" migrate >"$OUT/migrate-$(basename "$f").log" 2>&1
+  done
+  say "seeding $none: $PENDING pending tickets, no history"
+  { sqlite_common_sql; echo "BEGIN;"; sqlite_employees_sql; sqlite_new_pending_sql WVW "$PENDING" 1780272000; echo "COMMIT; ANALYZE;"; } | sqlite3 "$none"
+  say "seeding $full: $HISTORY non-pending tickets, then the same $PENDING pending"
+  { sqlite_common_sql; echo "ATTACH '$none' AS base; BEGIN;"; sqlite_employees_sql; sqlite_history_sql; sqlite_pending_sql; echo "COMMIT; ANALYZE;"; } | sqlite3 "$full"
+  sqlite_dump_ids "$full" WVW >"$OUT/pending-full.txt"
+  sqlite_dump_ids "$none" WVW >"$OUT/pending-none.txt"
+  cmp -s "$OUT/pending-full.txt" "$OUT/pending-none.txt" || { echo "the two pending sets differ" >&2; exit 1; }
+}
+
+add_pools_sqlite() {
+  local full=$OUT/$DB_FULL.db
+  { sqlite_common_sql; echo "BEGIN;"; sqlite_new_pending_sql RST "$POOL" 1788220800; sqlite_new_pending_sql GRP "$POOL" 1788220800; echo "COMMIT; ANALYZE;"; } | sqlite3 "$full"
+  sqlite_dump_ids "$full" RST >"$OUT/pool-rest.txt"
+  sqlite_dump_ids "$full" GRP >"$OUT/pool-grpc.txt"
+}
+
+if [[ $BACKEND == postgres ]]; then
+  seed_postgres
+  URL_NONE="$PG_URL/$DB_NONE" URL_FULL="$PG_URL/$DB_FULL"
+else
+  seed_sqlite
+  URL_NONE="sqlite://$OUT/$DB_NONE.db?mode=rwc" URL_FULL="sqlite://$OUT/$DB_FULL.db?mode=rwc"
+fi
+say "seeded"
+
+# --- runs ----------------------------------------------------------------------------------------
+say "baseline: the same pending set, no history"
+start_servers "$URL_NONE" none
+load rest-list none --pending "$OUT/pending-none.txt"
+load grpc-list none --pending "$OUT/pending-none.txt"
+stop_servers
+
+say "full shape: $HISTORY non-pending + $PENDING pending"
+start_servers "$URL_FULL" full
+C=1 load rest-get latency --pending "$OUT/pending-full.txt"
+C=1 load grpc-get latency --pending "$OUT/pending-full.txt"
+load rest-get full --pending "$OUT/pending-full.txt"
+load grpc-get full --pending "$OUT/pending-full.txt"
+load rest-list full --pending "$OUT/pending-full.txt"
+load grpc-list full --pending "$OUT/pending-full.txt"
+say "setting aside $POOL pending tickets for each start-service run"
+if [[ $BACKEND == postgres ]]; then add_pools_postgres; else add_pools_sqlite; fi
+load rest-start full --pool "$OUT/pool-rest.txt"
+load grpc-start full --pool "$OUT/pool-grpc.txt"
+stop_servers
+
+PGBENCH_ARGS=()
+if [[ $BACKEND == postgres ]]; then
+  # The service's start-service statement, as raw SQL: the conditional UPDATE with the operator
+  # check as a subquery, RETURNING every column. Each transaction takes the next pool ticket
+  # (k = offset + client + clients × i), so no ticket is hit twice.
+  # Warm-up and measured run take disjoint ranges of k, so no ticket is tried twice even when
+  # some clients run ahead of others.
+  PG_WARM_POOL=$(( POOL_RATE * 3 * (${WARMUP%.*} + 1) ))
+  PG_POOL=$(( PG_WARM_POOL + POOL_RATE * 3 * (${DURATION%.*} + 1) ))
+  say "pgbench baseline: $PG_POOL pending tickets set aside"
+  pg_pool_sql pgbench PGB "$PG_POOL" | psql_db $DB_FULL
+  psql_db $DB_FULL -c "VACUUM (ANALYZE) tickets"
+  cat >"$OUT/start-service.pgbench.sql" <<'SQL'
+\set i :i + 1
+\set k :off + :client_id + :nc * :i
+\set p :k % :np
+\set opn :p * 1000 + random(0, :ops - 1)
+UPDATE tickets SET state = 'in_progress',
+       operator_id = ('c0000000-0000-4000-8000-' || lpad(:opn::text, 12, '0'))::uuid,
+       service_started_at = now()
+WHERE provider_id = ('b0000000-0000-4000-8000-' || lpad(:p::text, 12, '0'))::uuid
+  AND state = 'pending'
+  AND id = md5('pool-pgbench-' || :k)::uuid
+  AND EXISTS (SELECT 1 FROM employees
+              WHERE id = ('c0000000-0000-4000-8000-' || lpad(:opn::text, 12, '0'))::uuid
+                AND provider_id = ('b0000000-0000-4000-8000-' || lpad(:p::text, 12, '0'))::uuid
+                AND is_operator = true AND enabled = true)
+RETURNING ticket_number, id, provider_id, state, created_at, customer_id, vehicle_model_id, vin,
+          connection_id, operator_id, service_started_at, voucher_code, outsourced;
+SQL
+  pgbench_run() { # $1 seconds, $2 offset
+    pgbench -n -M prepared -c "$DB_CONNECTIONS" -j 1 -T "$1" -D i=-1 -D "off=$2" -D "nc=$DB_CONNECTIONS" \
+      -D "np=$PROVIDERS" -D "ops=$OPERATORS_PER_PROVIDER" -f "$OUT/start-service.pgbench.sql" "$PG_URL/$DB_FULL"
+  }
+  wait_quiet
+  if (( ${WARMUP%.*} > 0 )); then
+    pgbench_run "${WARMUP%.*}" 0 >"$OUT/pgbench-warmup.log" 2>&1 || { cat "$OUT/pgbench-warmup.log" >&2; exit 1; }
+  fi
+  pgbench_run "${DURATION%.*}" "$PG_WARM_POOL" >"$OUT/pgbench.log" 2>&1 || { cat "$OUT/pgbench.log" >&2; exit 1; }
+  TPS=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$OUT/pgbench.log")
+  LAT=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$OUT/pgbench.log")
+  TX=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$OUT/pgbench.log")
+  MOVED=$(psql_db $DB_FULL -At -c "SELECT count(*) FROM tickets WHERE vin LIKE 'PGB%' AND state = 'in_progress' AND substr(vin, 4)::bigint >= $PG_WARM_POOL")
+  say "pgbench: $TPS tps, $TX transactions, $MOVED rows moved"
+  PGBENCH_ARGS=(--pgbench-tps "$TPS" --pgbench-latency-ms "$LAT" --pgbench-clients "$DB_CONNECTIONS"
+    --pgbench-transactions "$TX" --pgbench-updated "$MOVED")
+fi
+
+# --- report --------------------------------------------------------------------------------------
+if [[ -n ${BENCH_COMMIT:-} ]]; then commit=$BENCH_COMMIT
+else
+  commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git -C "$ROOT" diff --quiet HEAD -- services gateway src proto Cargo.toml 2>/dev/null || commit="$commit (+ uncommitted changes)"
+fi
+cpu=$(lscpu 2>/dev/null | sed -nE 's/^Model name: +//p' | head -n1)
+mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+INFO=(
+  "machine: ${cpu:-unknown CPU}, $(nproc) cores, $mem RAM, Linux $(uname -r); load generator, gateway, service and database share these cores"
+  "build: release (\`[profile.release]\` of the workspace), $(rustc --version 2>/dev/null || echo rustc), commit $commit"
+  "data: $PROVIDERS providers, $OPERATORS_PER_PROVIDER operators each; $HISTORY in-progress (non-pending) + $PENDING pending tickets; start-service pools of $POOL tickets per run added afterwards"
+  "service: TICKETS_DB_MAX_CONNECTIONS=$DB_CONNECTIONS; gateway: rate limit off, one HTTP/2 channel to the service; both: RUST_LOG=$LOG_FILTER LOG_FORMAT=$LOG_FORMAT (as deployed), traces off; REST over HTTP/1.1 keep-alive; gRPC scenarios over one HTTP/2 connection"
+)
+if [[ $BACKEND == postgres ]]; then
+  INFO+=("database: $(psql_db postgres -At -c 'SHOW server_version' | cut -d' ' -f1) on 127.0.0.1, shared_buffers $(psql_db postgres -At -c 'SHOW shared_buffers'), synchronous_commit $(psql_db postgres -At -c 'SHOW synchronous_commit'), fsync $(psql_db postgres -At -c 'SHOW fsync')")
+  TITLE="PostgreSQL: $(commas "$HISTORY") non-pending + $(commas "$PENDING") pending tickets, $PROVIDERS providers"
+else
+  INFO+=("database: SQLite (the service's bundled library), WAL, synchronous=NORMAL, file under $OUT")
+  TITLE="SQLite: $(commas "$HISTORY") non-pending + $(commas "$PENDING") pending tickets, $PROVIDERS providers"
+fi
+command="bench/run.sh"
+[[ $BACKEND == sqlite ]] && command+=" --sqlite"
+[[ $QUICK == 1 ]] && command+=" --quick"
+INFO+=("run: $(date -u +%Y-%m-%dT%H:%MZ), $((SECONDS - T0)) s including seeding; command: \`$command\` (duration $DURATION s, warm-up $WARMUP s, concurrency $CONCURRENCY)")
+INFO_ARGS=()
+for line in "${INFO[@]}"; do INFO_ARGS+=(--info "$line"); done
+"$BIN/tickets-bench" report --results "$OUT/results.jsonl" --title "$TITLE" --history "$HISTORY" \
+  "${INFO_ARGS[@]}" "${PGBENCH_ARGS[@]}" >"$OUT/report.md"
+say "done; report in $OUT/report.md"
+cat "$OUT/report.md"

@@ -1,0 +1,805 @@
+//! Closed-loop load at a fixed concurrency: `concurrency` workers, each sending its next request
+//! as soon as the previous one is answered, first for a warm-up (not recorded), then for the
+//! measured window. A request counts when it both starts and completes inside the window;
+//! throughput is the successful ones per second of window.
+//!
+//! Latencies go into an HDR histogram per worker (1 µs .. 60 s, 3 significant digits), merged at
+//! the end. Being closed-loop, latency at saturation is ≈ concurrency / throughput: compare
+//! latencies between rows of the same concurrency only.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    fs,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+use hdrhistogram::Histogram;
+use reqwest::{
+    Method, StatusCode,
+    header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue},
+};
+use serde::{Deserialize, Serialize};
+use tickets_contract::{
+    PROVIDER_ID_METADATA,
+    v2::{
+        GetPendingTicketRequest, ListPendingTicketsRequest, StartServiceRequest,
+        ticket_service_client::TicketServiceClient,
+    },
+};
+use tokio::time::Instant;
+use tonic::{
+    Request,
+    metadata::{Ascii, MetadataValue},
+    transport::{Channel, Endpoint},
+};
+use uuid::Uuid;
+
+use crate::fixture::Fixture;
+
+/// What one run measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Scenario {
+    /// `GET /v2/tickets/pending-tickets/{id}` of a random pending ticket.
+    RestGet,
+    /// `GET /v2/tickets/pending-tickets?limit=25&offset=N`, N random within the provider's set.
+    RestList,
+    /// `PATCH /v2/tickets/pending-tickets/{id}` start-service, each ticket of the pool once.
+    RestStart,
+    /// `GetPendingTicket` straight to the service.
+    GrpcGet,
+    /// `ListPendingTickets{limit: 25, offset: N}` straight to the service.
+    GrpcList,
+    /// `StartService` straight to the service, each ticket of the pool once.
+    GrpcStart,
+}
+
+impl Scenario {
+    fn is_rest(self) -> bool {
+        matches!(self, Self::RestGet | Self::RestList | Self::RestStart)
+    }
+
+    fn consumes_pool(self) -> bool {
+        matches!(self, Self::RestStart | Self::GrpcStart)
+    }
+}
+
+/// `tickets-bench load` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LoadArgs {
+    /// The scenario to run.
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    /// A free label stored with the results (the report uses `full`, `none` and `latency`).
+    #[arg(long, default_value = "full")]
+    label: String,
+    /// Requests in flight at any time.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Measured window, seconds.
+    #[arg(long, default_value_t = 15.0)]
+    duration: f64,
+    /// Warm-up before the window (same load, not recorded), seconds.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// Worker threads of the load generator's own runtime.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) threads: usize,
+    /// The gateway.
+    #[arg(long, default_value = "http://127.0.0.1:58080")]
+    http_url: String,
+    /// The ticket service.
+    #[arg(long, default_value = "http://127.0.0.1:55051")]
+    grpc_url: String,
+    /// HTTP/2 connections to the service for the gRPC scenarios (the gateway uses one).
+    #[arg(long, default_value_t = 1)]
+    grpc_connections: usize,
+    /// Page size of the list scenarios.
+    #[arg(long, default_value_t = 25)]
+    list_limit: usize,
+    /// REST clients: `client_id secret api_key provider_id` per line.
+    #[arg(long)]
+    clients: Option<PathBuf>,
+    /// Operators: `provider_id operator_id` per line.
+    #[arg(long)]
+    operators: Option<PathBuf>,
+    /// The pending set that get and list read: `provider_id ticket_id` per line.
+    #[arg(long)]
+    pending: Option<PathBuf>,
+    /// Pending tickets start-service consumes, each once: `provider_id ticket_id` per line.
+    #[arg(long)]
+    pool: Option<PathBuf>,
+    /// A server whose peak RSS to measure during the run, as `name=pid` (repeatable). Its
+    /// high-water mark is reset (`/proc/PID/clear_refs`) before the warm-up and read after.
+    #[arg(long = "pid", value_parser = parse_pid)]
+    pids: Vec<(String, u32)>,
+    /// Also account the CPU time of every process with this command name (e.g. `postgres`)
+    /// during the window, as `name` in the results.
+    #[arg(long)]
+    cpu_comm: Option<String>,
+    /// Before starting, wait up to this many seconds for the machine to be quiet (under 15%
+    /// busy over one second), so that a build or test run beside the benchmark does not skew
+    /// the row; 0 skips the check.
+    #[arg(long, default_value_t = 0.0)]
+    wait_idle: f64,
+    /// The results file; one JSON line is appended.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+}
+
+fn parse_pid(text: &str) -> Result<(String, u32), String> {
+    let (name, pid) = text.split_once('=').ok_or("expected name=pid")?;
+    Ok((name.to_owned(), pid.parse().map_err(|_| format!("{pid:?} is not a pid"))?))
+}
+
+/// A server's memory during the run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Rss {
+    pub(crate) name: String,
+    pub(crate) pid: u32,
+    /// `VmHWM` after the run: the peak resident set since the reset before the warm-up.
+    pub(crate) peak_kib: u64,
+    /// `VmRSS` after the run.
+    pub(crate) current_kib: u64,
+    /// Whether the high-water mark could be reset (else it is the peak since process start).
+    pub(crate) reset: bool,
+}
+
+/// CPU time one party spent during the measured window.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Cpu {
+    /// `gateway`, `service`, the `--cpu-comm` name, or `load generator`.
+    pub(crate) name: String,
+    /// User + system CPU seconds in the window.
+    pub(crate) seconds: f64,
+}
+
+/// The results of one run: one line of the results file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct LoadResult {
+    pub(crate) scenario: Scenario,
+    pub(crate) label: String,
+    pub(crate) concurrency: usize,
+    /// The measured window, seconds.
+    pub(crate) window_s: f64,
+    pub(crate) warmup_s: f64,
+    /// Successful requests completed in the window.
+    pub(crate) ok: u64,
+    /// Failed requests (transport error or unexpected status) completed in the window.
+    pub(crate) errors: u64,
+    /// Up to a few distinct error texts with their counts (warm-up included).
+    pub(crate) error_samples: BTreeMap<String, u64>,
+    /// `ok / window_s`.
+    pub(crate) throughput: f64,
+    pub(crate) mean_ms: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p90_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) p999_ms: f64,
+    pub(crate) max_ms: f64,
+    /// Start-service only: the pool ran out before the window ended (the run stopped early).
+    pub(crate) exhausted: bool,
+    /// Start-service only: pool tickets taken (warm-up included).
+    pub(crate) consumed: usize,
+    pub(crate) rss: Vec<Rss>,
+    /// Seconds spent waiting for a quiet machine before the run (`--wait-idle`), and how busy
+    /// the machine was in the last second of that wait (fraction of all cores).
+    #[serde(default)]
+    pub(crate) idle_wait_s: f64,
+    #[serde(default)]
+    pub(crate) busy_before: f64,
+    /// CPU seconds per party in the window (utime + stime from `/proc`).
+    #[serde(default)]
+    pub(crate) cpu: Vec<Cpu>,
+}
+
+impl LoadResult {
+    /// One line for the console.
+    pub(crate) fn summary(&self) -> String {
+        let mut line = format!(
+            "{:<11} {:<7} c={:<3} {:>9.1} req/s  p50 {:>7.3} ms  p99 {:>7.3} ms  ok {} err {}",
+            serde_json::to_value(self.scenario)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            self.label,
+            self.concurrency,
+            self.throughput,
+            self.p50_ms,
+            self.p99_ms,
+            self.ok,
+            self.errors
+        );
+        for rss in &self.rss {
+            let _ = write!(line, "  {} peak {:.1} MiB", rss.name, kib_to_mib(rss.peak_kib));
+        }
+        for cpu in &self.cpu {
+            let _ = write!(line, "  {} cpu {:.2} s", cpu.name, cpu.seconds);
+        }
+        if self.idle_wait_s > 1.5 {
+            let _ = write!(
+                line,
+                "  (waited {:.0} s for a quiet machine; {:.0}% busy at start)",
+                self.idle_wait_s,
+                self.busy_before * 100.0
+            );
+        }
+        if self.exhausted {
+            line.push_str("  POOL EXHAUSTED");
+        }
+        for (error, count) in &self.error_samples {
+            let _ = write!(line, "\n    {count} × {error}");
+        }
+        line
+    }
+}
+
+pub(crate) fn kib_to_mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// A small, fast, seedable generator (SplitMix64): the load generator must not spend the CPU
+/// the servers need.
+#[derive(Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    fn below(&mut self, n: usize) -> usize {
+        let n = u64::try_from(n).unwrap_or(u64::MAX).max(1);
+        usize::try_from(self.next() % n).unwrap_or(0)
+    }
+}
+
+/// One request to send.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Get { provider: usize, id: Uuid },
+    List { provider: usize, offset: usize },
+    Start { provider: usize, id: Uuid, operator: Uuid },
+}
+
+/// How requests reach the system under test.
+#[derive(Debug)]
+enum Target {
+    Rest {
+        client: reqwest::Client,
+        base: String,
+        /// Per provider: `(Authorization, x-api-key)`.
+        credentials: Vec<Option<(HeaderValue, HeaderValue)>>,
+    },
+    Grpc {
+        channels: Vec<Channel>,
+        /// Per provider: the `x-provider-id` value.
+        provider_ids: Vec<MetadataValue<Ascii>>,
+    },
+}
+
+#[derive(Debug)]
+struct Shared {
+    scenario: Scenario,
+    fixture: Fixture,
+    target: Target,
+    /// Providers that have pending tickets (list picks among them).
+    listable: Vec<usize>,
+    list_limit: usize,
+    next_in_pool: AtomicUsize,
+    exhausted: AtomicBool,
+    measure_from: Instant,
+    stop: Instant,
+}
+
+impl Shared {
+    fn next_op(&self, rng: &mut Rng) -> Option<Op> {
+        let fixture = &self.fixture;
+        match self.scenario {
+            Scenario::RestGet | Scenario::GrpcGet => {
+                let (provider, id) = fixture.pending[rng.below(fixture.pending.len())];
+                Some(Op::Get { provider, id })
+            }
+            Scenario::RestList | Scenario::GrpcList => {
+                let provider = self.listable[rng.below(self.listable.len())];
+                let pages = fixture.providers[provider].pending.saturating_sub(self.list_limit);
+                Some(Op::List { provider, offset: rng.below(pages + 1) })
+            }
+            Scenario::RestStart | Scenario::GrpcStart => {
+                let at = self.next_in_pool.fetch_add(1, Ordering::Relaxed);
+                let Some(&(provider, id)) = fixture.pool.get(at) else {
+                    self.exhausted.store(true, Ordering::Relaxed);
+                    return None;
+                };
+                let operators = &fixture.providers[provider].operators;
+                let operator = operators[rng.below(operators.len())];
+                Some(Op::Start { provider, id, operator })
+            }
+        }
+    }
+}
+
+/// What a worker saw.
+#[derive(Debug)]
+struct WorkerStats {
+    histogram: Histogram<u64>,
+    ok: u64,
+    errors: u64,
+    error_samples: BTreeMap<String, u64>,
+}
+
+impl WorkerStats {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            histogram: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+            ok: 0,
+            errors: 0,
+            error_samples: BTreeMap::new(),
+        })
+    }
+
+    fn note_error(&mut self, error: String) {
+        if self.error_samples.len() < 8 || self.error_samples.contains_key(&error) {
+            *self.error_samples.entry(error).or_default() += 1;
+        }
+    }
+}
+
+async fn send_rest(
+    client: &reqwest::Client,
+    base: &str,
+    credentials: Option<&(HeaderValue, HeaderValue)>,
+    list_limit: usize,
+    op: Op,
+) -> Result<(), String> {
+    let (bearer, api_key) = credentials.ok_or("no REST client for this provider")?;
+    let (request, expected) = match op {
+        Op::Get { id, .. } => {
+            (client.get(format!("{base}/v2/tickets/pending-tickets/{id}")), StatusCode::OK)
+        }
+        Op::List { offset, .. } => (
+            client.get(format!(
+                "{base}/v2/tickets/pending-tickets?limit={list_limit}&offset={offset}"
+            )),
+            StatusCode::OK,
+        ),
+        Op::Start { id, operator, .. } => (
+            client
+                .request(Method::PATCH, format!("{base}/v2/tickets/pending-tickets/{id}"))
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(format!(
+                    r#"{{"transition":{{"type":"start-service","operator_id":"{operator}"}}}}"#
+                )),
+            StatusCode::SEE_OTHER,
+        ),
+    };
+    let response = request
+        .header(AUTHORIZATION, bearer.clone())
+        .header("x-api-key", api_key.clone())
+        .send()
+        .await
+        .map_err(|e| format!("transport: {e}"))?;
+    let status = response.status();
+    // Read the whole body, as any real client would.
+    let body = response.bytes().await.map_err(|e| format!("reading body: {e}"))?;
+    if status == expected {
+        Ok(())
+    } else {
+        let body = String::from_utf8_lossy(&body);
+        let body: String = body.chars().take(160).collect();
+        Err(format!("HTTP {status}: {body}"))
+    }
+}
+
+async fn send_grpc(
+    client: &mut TicketServiceClient<Channel>,
+    provider_id: &MetadataValue<Ascii>,
+    list_limit: i32,
+    op: Op,
+) -> Result<(), String> {
+    fn scoped<T>(message: T, provider_id: &MetadataValue<Ascii>) -> Request<T> {
+        let mut request = Request::new(message);
+        request.metadata_mut().insert(PROVIDER_ID_METADATA, provider_id.clone());
+        request
+    }
+    let outcome = match op {
+        Op::Get { id, .. } => client
+            .get_pending_ticket(scoped(GetPendingTicketRequest { id: id.to_string() }, provider_id))
+            .await
+            .map(drop),
+        Op::List { offset, .. } => client
+            .list_pending_tickets(scoped(
+                ListPendingTicketsRequest {
+                    limit: Some(list_limit),
+                    offset: Some(i64::try_from(offset).unwrap_or(i64::MAX)),
+                    ticket_number: None,
+                },
+                provider_id,
+            ))
+            .await
+            .map(drop),
+        Op::Start { id, operator, .. } => client
+            .start_service(scoped(
+                StartServiceRequest {
+                    pending_ticket_id: id.to_string(),
+                    operator_id: operator.to_string(),
+                },
+                provider_id,
+            ))
+            .await
+            .map(drop),
+    };
+    outcome.map_err(|status| format!("gRPC {:?}: {}", status.code(), status.message()))
+}
+
+async fn worker(shared: Arc<Shared>, number: usize) -> anyhow::Result<WorkerStats> {
+    let mut stats = WorkerStats::new()?;
+    let mut rng = Rng(0x5EED_0000_u64 ^ u64::try_from(number).unwrap_or(0).wrapping_mul(7919));
+    let mut grpc = match &shared.target {
+        Target::Grpc { channels, .. } => {
+            Some(TicketServiceClient::new(channels[number % channels.len()].clone()))
+        }
+        Target::Rest { .. } => None,
+    };
+    let list_limit = i32::try_from(shared.list_limit).unwrap_or(i32::MAX);
+    loop {
+        if Instant::now() >= shared.stop {
+            break;
+        }
+        let Some(op) = shared.next_op(&mut rng) else { break };
+        let provider = match op {
+            Op::Get { provider, .. } | Op::List { provider, .. } | Op::Start { provider, .. } => {
+                provider
+            }
+        };
+        let started = Instant::now();
+        let outcome = match (&shared.target, grpc.as_mut()) {
+            (Target::Rest { client, base, credentials }, _) => {
+                send_rest(client, base, credentials[provider].as_ref(), shared.list_limit, op).await
+            }
+            (Target::Grpc { provider_ids, .. }, Some(client)) => {
+                send_grpc(client, &provider_ids[provider], list_limit, op).await
+            }
+            (Target::Grpc { .. }, None) => Err("no gRPC client".to_owned()),
+        };
+        let ended = Instant::now();
+        let in_window = started >= shared.measure_from && ended <= shared.stop;
+        match outcome {
+            Ok(()) if in_window => {
+                stats.ok += 1;
+                let micros =
+                    u64::try_from(ended.duration_since(started).as_micros()).unwrap_or(u64::MAX);
+                stats.histogram.saturating_record(micros);
+            }
+            Ok(()) => {}
+            Err(error) => {
+                if in_window {
+                    stats.errors += 1;
+                }
+                stats.note_error(error);
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Gets a token for every provider that has a REST client.
+async fn rest_credentials(
+    client: &reqwest::Client,
+    base: &str,
+    fixture: &Fixture,
+) -> anyhow::Result<Vec<Option<(HeaderValue, HeaderValue)>>> {
+    let mut out = Vec::with_capacity(fixture.providers.len());
+    for provider in &fixture.providers {
+        let Some((client_id, secret, api_key)) = &provider.client else {
+            out.push(None);
+            continue;
+        };
+        let response = client
+            .post(format!("{base}/oauth2/token"))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
+            ))
+            .send()
+            .await
+            .with_context(|| format!("POST {base}/oauth2/token"))?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if status != StatusCode::OK {
+            bail!("token for {client_id}: HTTP {status}: {}", String::from_utf8_lossy(&body));
+        }
+        let json: serde_json::Value = serde_json::from_slice(&body)?;
+        let token = json["access_token"].as_str().context("token response without access_token")?;
+        out.push(Some((
+            HeaderValue::from_str(&format!("Bearer {token}"))?,
+            HeaderValue::from_str(api_key)?,
+        )));
+    }
+    Ok(out)
+}
+
+/// utime + stime of a process (all its threads), in seconds. `/proc` counts in USER_HZ ticks,
+/// which are 1/100 s on every Linux architecture that matters here.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces: the fields after it follow its last ')'.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) sit at 11 and 12.
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// CPU seconds of every process whose command name is `comm`, keyed by pid.
+fn cpu_of_comm(comm: &str) -> BTreeMap<u32, f64> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = fs::read_dir("/proc") else { return out };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(found) = fs::read_to_string(format!("/proc/{pid}/comm")) else { continue };
+        if found.trim_end() == comm
+            && let Some(seconds) = cpu_seconds(&pid.to_string())
+        {
+            out.insert(pid, seconds);
+        }
+    }
+    out
+}
+
+/// Busy CPU seconds of the whole machine (every core) from `/proc/stat`: user, nice, system,
+/// irq, softirq and steal.
+fn machine_busy_seconds() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let busy = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| ticks.get(i)).sum::<u64>();
+    Some(busy as f64 / 100.0)
+}
+
+/// The CPU entry for the rest of the machine.
+pub(crate) const OTHER_CPU: &str = "rest of machine";
+
+/// A CPU snapshot of every party.
+#[derive(Debug)]
+struct CpuSnapshot {
+    pids: Vec<Option<f64>>,
+    comm: BTreeMap<u32, f64>,
+    own: Option<f64>,
+    machine: Option<f64>,
+}
+
+impl CpuSnapshot {
+    fn take(args: &LoadArgs) -> Self {
+        Self {
+            pids: args.pids.iter().map(|(_, pid)| cpu_seconds(&pid.to_string())).collect(),
+            comm: args.cpu_comm.as_deref().map(cpu_of_comm).unwrap_or_default(),
+            own: cpu_seconds("self"),
+            machine: machine_busy_seconds(),
+        }
+    }
+
+    /// What each party spent between `self` and `later`. For the `--cpu-comm` processes, those
+    /// that started in between count from zero and those that ended are lost (short-lived
+    /// connections only; the pool keeps its connections).
+    fn spent(&self, later: &Self, args: &LoadArgs) -> Vec<Cpu> {
+        let mut out = Vec::new();
+        for (((name, _), before), after) in args.pids.iter().zip(&self.pids).zip(&later.pids) {
+            if let (Some(before), Some(after)) = (before, after) {
+                out.push(Cpu { name: name.clone(), seconds: after - before });
+            }
+        }
+        if let Some(comm) = &args.cpu_comm {
+            let seconds = later
+                .comm
+                .iter()
+                .map(|(pid, after)| after - self.comm.get(pid).copied().unwrap_or(0.0))
+                .sum();
+            out.push(Cpu { name: comm.clone(), seconds });
+        }
+        if let (Some(before), Some(after)) = (self.own, later.own) {
+            out.push(Cpu { name: "load generator".to_owned(), seconds: after - before });
+        }
+        // Everything else the machine did meanwhile: the kernel's network work that no process
+        // is charged for, and any process outside the benchmark (a build, a test run), which
+        // makes the run less clean.
+        if let (Some(before), Some(after)) = (self.machine, later.machine) {
+            let ours: f64 = out.iter().map(|c| c.seconds).sum();
+            out.push(Cpu { name: OTHER_CPU.to_owned(), seconds: (after - before - ours).max(0.0) });
+        }
+        out
+    }
+}
+
+/// Waits (up to `max_wait` seconds) until the machine was under 15% busy for a second; returns
+/// the time waited and the last busy fraction seen.
+async fn wait_for_quiet(max_wait: f64) -> (f64, f64) {
+    if max_wait <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) as f64;
+    let started = Instant::now();
+    loop {
+        let before = machine_busy_seconds();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let busy = match (before, machine_busy_seconds()) {
+            (Some(a), Some(b)) => (b - a) / cores,
+            _ => 0.0,
+        };
+        let waited = started.elapsed().as_secs_f64();
+        if busy < 0.15 || waited >= max_wait {
+            return (waited, busy);
+        }
+    }
+}
+
+fn reset_peak_rss(pid: u32) -> bool {
+    // "5" resets the peak RSS (VmHWM) to the current RSS (Linux ≥ 4.0).
+    fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+fn read_rss(name: &str, pid: u32, reset: bool) -> anyhow::Result<Rss> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("{name} (pid {pid}) is not running"))?;
+    let field = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(Rss {
+        name: name.to_owned(),
+        pid,
+        peak_kib: field("VmHWM:"),
+        current_kib: field("VmRSS:"),
+        reset,
+    })
+}
+
+/// Runs the scenario and returns its results.
+pub(crate) async fn run(args: &LoadArgs) -> anyhow::Result<LoadResult> {
+    // reqwest may be built with `rustls-no-provider` (feature unification with the gateway); it
+    // then wants a process-wide provider even for plain HTTP. An error means one is installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    if args.concurrency == 0 || args.duration <= 0.0 || args.warmup < 0.0 {
+        bail!("--concurrency and --duration must be positive, --warmup not negative");
+    }
+    let fixture = Fixture::load(
+        args.clients.as_deref(),
+        args.operators.as_deref(),
+        args.pending.as_deref(),
+        args.pool.as_deref(),
+    )?;
+    let scenario = args.scenario;
+    match scenario {
+        Scenario::RestGet | Scenario::GrpcGet | Scenario::RestList | Scenario::GrpcList
+            if fixture.pending.is_empty() =>
+        {
+            bail!("--pending names no tickets");
+        }
+        Scenario::RestStart | Scenario::GrpcStart if fixture.pool.is_empty() => {
+            bail!("--pool names no tickets");
+        }
+        _ => {}
+    }
+    if scenario.consumes_pool()
+        && fixture.pool.iter().any(|&(p, _)| fixture.providers[p].operators.is_empty())
+    {
+        bail!("--operators has no operator for a provider of the pool");
+    }
+
+    let target = if scenario.is_rest() {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(args.concurrency)
+            .tcp_nodelay(true)
+            .build()?;
+        let base = args.http_url.trim_end_matches('/').to_owned();
+        let credentials = rest_credentials(&client, &base, &fixture).await?;
+        Target::Rest { client, base, credentials }
+    } else {
+        let mut channels = Vec::new();
+        for _ in 0..args.grpc_connections.max(1) {
+            let channel = Endpoint::from_shared(args.grpc_url.clone())?
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .with_context(|| format!("connecting to {}", args.grpc_url))?;
+            channels.push(channel);
+        }
+        let provider_ids = fixture
+            .providers
+            .iter()
+            .map(|p| p.id.parse())
+            .collect::<Result<Vec<MetadataValue<Ascii>>, _>>()?;
+        Target::Grpc { channels, provider_ids }
+    };
+    let listable =
+        (0..fixture.providers.len()).filter(|&p| fixture.providers[p].pending > 0).collect();
+
+    let (idle_wait_s, busy_before) = wait_for_quiet(args.wait_idle).await;
+    let resets: Vec<bool> = args.pids.iter().map(|(_, pid)| reset_peak_rss(*pid)).collect();
+    let warmup = Duration::from_secs_f64(args.warmup);
+    let window = Duration::from_secs_f64(args.duration);
+    let begin = Instant::now();
+    let shared = Arc::new(Shared {
+        scenario,
+        fixture,
+        target,
+        listable,
+        list_limit: args.list_limit,
+        next_in_pool: AtomicUsize::new(0),
+        exhausted: AtomicBool::new(false),
+        measure_from: begin + warmup,
+        stop: begin + warmup + window,
+    });
+    let workers: Vec<_> =
+        (0..args.concurrency).map(|number| tokio::spawn(worker(shared.clone(), number))).collect();
+    tokio::time::sleep_until(shared.measure_from).await;
+    let cpu_before = CpuSnapshot::take(args);
+    tokio::time::sleep_until(shared.stop).await;
+    let cpu_after = CpuSnapshot::take(args);
+    let mut total = WorkerStats::new()?;
+    for handle in workers {
+        let stats = handle.await??;
+        total.histogram.add(&stats.histogram)?;
+        total.ok += stats.ok;
+        total.errors += stats.errors;
+        for (error, count) in stats.error_samples {
+            if total.error_samples.len() < 8 || total.error_samples.contains_key(&error) {
+                *total.error_samples.entry(error).or_default() += count;
+            }
+        }
+    }
+    let exhausted = shared.exhausted.load(Ordering::Relaxed);
+    // When the pool ran out, the window ended early: rate over the part that ran.
+    let window_s = if exhausted {
+        Instant::now().duration_since(shared.measure_from).as_secs_f64().min(window.as_secs_f64())
+    } else {
+        window.as_secs_f64()
+    };
+    let mut rss = Vec::new();
+    for ((name, pid), reset) in args.pids.iter().zip(resets) {
+        rss.push(read_rss(name, *pid, reset)?);
+    }
+    let h = &total.histogram;
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    Ok(LoadResult {
+        scenario,
+        label: args.label.clone(),
+        concurrency: args.concurrency,
+        window_s,
+        warmup_s: args.warmup,
+        ok: total.ok,
+        errors: total.errors,
+        error_samples: total.error_samples,
+        throughput: if window_s > 0.0 { total.ok as f64 / window_s } else { 0.0 },
+        mean_ms: h.mean() / 1000.0,
+        p50_ms: ms(h.value_at_quantile(0.50)),
+        p90_ms: ms(h.value_at_quantile(0.90)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        p999_ms: ms(h.value_at_quantile(0.999)),
+        max_ms: ms(h.max()),
+        exhausted,
+        consumed: shared.next_in_pool.load(Ordering::Relaxed).min(shared.fixture.pool.len()),
+        rss,
+        idle_wait_s,
+        busy_before,
+        cpu: cpu_before.spent(&cpu_after, args),
+    })
+}

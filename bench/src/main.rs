@@ -1,0 +1,62 @@
+//! The load generator and report writer behind `bench/run.sh`.
+//!
+//! `tickets-bench load` drives one scenario (REST or gRPC; get, list or start-service) at a fixed
+//! concurrency against running servers and appends one JSON line of results (throughput, latency
+//! percentiles, errors, the servers' peak RSS during the run) to a file. `tickets-bench report`
+//! turns those lines, plus the pgbench baseline, into the markdown tables of `bench/README.md`.
+//! The seeding, the servers and pgbench are the script's business.
+
+mod fixture;
+mod load;
+mod report;
+
+use std::{
+    io::{self, Write as _},
+    path::PathBuf,
+};
+
+use clap::{Parser, Subcommand};
+
+/// Benchmark load generator and report writer for the ticket service and gateway.
+#[derive(Debug, Parser)]
+#[command(name = "tickets-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one scenario at fixed concurrency and append its results (one JSON line) to `--out`.
+    Load(load::LoadArgs),
+    /// Write the markdown report of a results file.
+    Report(report::ReportArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Load(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(args.threads)
+                .enable_all()
+                .build()?;
+            let result = runtime.block_on(load::run(&args))?;
+            let line = serde_json::to_string(&result)?;
+            append_line(&args.out, &line)?;
+            writeln!(io::stderr().lock(), "{}", result.summary())?;
+            Ok(())
+        }
+        Command::Report(args) => {
+            let markdown = report::render(&args)?;
+            io::stdout().lock().write_all(markdown.as_bytes())?;
+            Ok(())
+        }
+    }
+}
+
+fn append_line(path: &PathBuf, line: &str) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    writeln!(file, "{line}")?;
+    Ok(())
+}

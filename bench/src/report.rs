@@ -1,0 +1,438 @@
+//! The markdown report of one `bench/run.sh` run: the results table with REST/gRPC ratios, the
+//! list-versus-history comparison, start-service against the pgbench baseline, peak RSS, and the
+//! targets of the performance issue, each marked met or missed.
+
+use std::{fmt::Write as _, fs, path::PathBuf};
+
+use anyhow::Context as _;
+
+use crate::load::{LoadResult, OTHER_CPU, Scenario, kib_to_mib};
+
+/// `tickets-bench report` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// The results file the load runs appended to.
+    #[arg(long)]
+    results: PathBuf,
+    /// The heading (backend and data shape).
+    #[arg(long)]
+    title: String,
+    /// How many non-pending tickets the `full` database has (for the list comparison).
+    #[arg(long)]
+    history: u64,
+    /// A `key: value` line for the setup list (repeatable).
+    #[arg(long = "info")]
+    info: Vec<String>,
+    /// pgbench's `tps` for the raw conditional UPDATE (PostgreSQL only).
+    #[arg(long)]
+    pgbench_tps: Option<f64>,
+    /// pgbench's average latency, ms.
+    #[arg(long)]
+    pgbench_latency_ms: Option<f64>,
+    /// pgbench's client count.
+    #[arg(long)]
+    pgbench_clients: Option<u32>,
+    /// Transactions pgbench processed.
+    #[arg(long)]
+    pgbench_transactions: Option<u64>,
+    /// Rows the pgbench run actually moved to in progress (should equal the transactions).
+    #[arg(long)]
+    pgbench_updated: Option<u64>,
+}
+
+const GATEWAY_RSS_MIB: f64 = 40.0;
+const SERVICE_RSS_MIB: f64 = 80.0;
+
+fn find<'a>(results: &'a [LoadResult], scenario: Scenario, label: &str) -> Option<&'a LoadResult> {
+    results.iter().rev().find(|r| r.scenario == scenario && r.label == label)
+}
+
+fn rate(r: Option<&LoadResult>) -> String {
+    r.map_or("–".to_owned(), |r| {
+        let mut s = format!("{:.0}", r.throughput);
+        if r.errors > 0 {
+            let _ = write!(s, " ({} err)", r.errors);
+        }
+        if r.exhausted {
+            s.push_str(" (pool ran out)");
+        }
+        s
+    })
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or("–".to_owned(), |v| format!("{v:.3}"))
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or("–".to_owned(), |v| format!("{:.0}%", v * 100.0))
+}
+
+fn times(value: Option<f64>) -> String {
+    value.map_or("–".to_owned(), |v| format!("{v:.2}×"))
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "**met**",
+        Some(false) => "**missed**",
+        None => "not measured",
+    }
+}
+
+fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether something outside the benchmark used more than 15% of the machine during the row.
+fn unclean(r: &LoadResult) -> bool {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    r.cpu.iter().any(|c| c.name == OTHER_CPU && c.seconds / (r.window_s * cores as f64) > 0.15)
+}
+
+/// A verdict, marked when one of the rows it rests on was not clean.
+fn judged(met: Option<bool>, rows: &[Option<&LoadResult>]) -> String {
+    let mut text = verdict(met).to_owned();
+    if met.is_some() && rows.iter().flatten().any(|r| unclean(r)) {
+        text.push_str(" (from a row with outside load: rerun to confirm)");
+    }
+    text
+}
+
+fn label_of(scenario: Scenario) -> &'static str {
+    match scenario {
+        Scenario::RestGet => "REST get",
+        Scenario::RestList => "REST list",
+        Scenario::RestStart => "REST start-service",
+        Scenario::GrpcGet => "gRPC get",
+        Scenario::GrpcList => "gRPC list",
+        Scenario::GrpcStart => "gRPC start-service",
+    }
+}
+
+/// Renders the report.
+pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
+    let text = fs::read_to_string(&args.results)
+        .with_context(|| format!("reading {}", args.results.display()))?;
+    let results = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str::<LoadResult>)
+        .collect::<Result<Vec<_>, _>>()
+        .context("parsing the results file")?;
+    let concurrency = find(&results, Scenario::RestGet, "full").map_or(0, |r| r.concurrency);
+    let window = find(&results, Scenario::RestGet, "full").map_or(0.0, |r| r.window_s);
+    let warmup = find(&results, Scenario::RestGet, "full").map_or(0.0, |r| r.warmup_s);
+
+    let mut md = String::new();
+    let _ = writeln!(md, "### {}\n", args.title);
+    for line in &args.info {
+        let _ = writeln!(md, "- {line}");
+    }
+    let _ = writeln!(
+        md,
+        "- load: closed loop, {concurrency} requests in flight, {window:.0} s measured after {warmup:.0} s warm-up per row\n"
+    );
+
+    // 1. The main table.
+    let _ = writeln!(
+        md,
+        "| operation (c={concurrency}) | REST req/s | REST p50 ms | REST p99 ms | gRPC req/s | gRPC p50 ms | gRPC p99 ms | REST/gRPC throughput | gateway-added p50 ms |"
+    );
+    let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let rows = [
+        ("get pending ticket", Scenario::RestGet, Scenario::GrpcGet, "full"),
+        ("list, limit 25 at a random offset", Scenario::RestList, Scenario::GrpcList, "full"),
+        ("start-service", Scenario::RestStart, Scenario::GrpcStart, "full"),
+        (
+            "get pending ticket, c=1 (unloaded latency)",
+            Scenario::RestGet,
+            Scenario::GrpcGet,
+            "latency",
+        ),
+    ];
+    for (name, rest, grpc, label) in rows {
+        let rest = find(&results, rest, label);
+        let grpc = find(&results, grpc, label);
+        let added = match (rest, grpc) {
+            (Some(r), Some(g)) => Some(r.p50_ms - g.p50_ms),
+            _ => None,
+        };
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            rate(rest),
+            ms(rest.map(|r| r.p50_ms)),
+            ms(rest.map(|r| r.p99_ms)),
+            rate(grpc),
+            ms(grpc.map(|r| r.p50_ms)),
+            ms(grpc.map(|r| r.p99_ms)),
+            percent(ratio(rest.map(|r| r.throughput), grpc.map(|r| r.throughput))),
+            ms(added),
+        );
+    }
+    md.push('\n');
+
+    // 2. List cost against history.
+    let history = count(args.history);
+    let _ = writeln!(
+        md,
+        "| list (c={concurrency}) | req/s, {history} non-pending | req/s, none | p50 ms, {history} | p50 ms, none | p99 ms, {history} | p99 ms, none | p99 ratio |"
+    );
+    let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|--:|");
+    let mut list_ratios = Vec::new();
+    for scenario in [Scenario::RestList, Scenario::GrpcList] {
+        let full = find(&results, scenario, "full");
+        let none = find(&results, scenario, "none");
+        let p99_ratio = ratio(full.map(|r| r.p99_ms), none.map(|r| r.p99_ms));
+        list_ratios.push((scenario, p99_ratio));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            label_of(scenario),
+            rate(full),
+            rate(none),
+            ms(full.map(|r| r.p50_ms)),
+            ms(none.map(|r| r.p50_ms)),
+            ms(full.map(|r| r.p99_ms)),
+            ms(none.map(|r| r.p99_ms)),
+            times(p99_ratio),
+        );
+    }
+    md.push('\n');
+
+    // 3. Start-service against raw SQL.
+    let rest_start = find(&results, Scenario::RestStart, "full");
+    let grpc_start = find(&results, Scenario::GrpcStart, "full");
+    let _ = writeln!(md, "| start-service | req/s | mean latency ms | share of raw SQL |");
+    let _ = writeln!(md, "|---|--:|--:|--:|");
+    match args.pgbench_tps {
+        Some(tps) => {
+            let mut note = String::new();
+            if let (Some(tx), Some(updated)) = (args.pgbench_transactions, args.pgbench_updated)
+                && updated < tx
+            {
+                let _ = write!(note, " (only {updated} of {tx} transactions found a pending row)");
+            }
+            let _ = writeln!(
+                md,
+                "| pgbench: the service's conditional `UPDATE … RETURNING`, prepared, {} clients{note} | {tps:.0} | {} | 100% |",
+                args.pgbench_clients.map_or("?".to_owned(), |c| c.to_string()),
+                ms(args.pgbench_latency_ms),
+            );
+        }
+        None => {
+            let _ = writeln!(md, "| pgbench raw SQL baseline | n/a (PostgreSQL only) | – | – |");
+        }
+    }
+    for (name, r) in [("gRPC StartService", grpc_start), ("REST PATCH start-service", rest_start)] {
+        let _ = writeln!(
+            md,
+            "| {name}, c={concurrency} | {} | {} | {} |",
+            rate(r),
+            ms(r.map(|r| r.mean_ms)),
+            percent(ratio(r.map(|r| r.throughput), args.pgbench_tps)),
+        );
+    }
+    md.push('\n');
+
+    // 4. Peak RSS.
+    let _ = writeln!(md, "| run | gateway peak RSS MiB | service peak RSS MiB |");
+    let _ = writeln!(md, "|---|--:|--:|");
+    let peak = |name: &str| -> Option<u64> {
+        results.iter().flat_map(|r| &r.rss).filter(|s| s.name == name).map(|s| s.peak_kib).max()
+    };
+    let gateway_peak = peak("gateway");
+    let service_peak = peak("service");
+    for r in &results {
+        let of = |name: &str| {
+            r.rss
+                .iter()
+                .find(|s| s.name == name)
+                .map_or("–".to_owned(), |s| format!("{:.1}", kib_to_mib(s.peak_kib)))
+        };
+        let _ = writeln!(
+            md,
+            "| {} ({}, c={}) | {} | {} |",
+            label_of(r.scenario),
+            r.label,
+            r.concurrency,
+            of("gateway"),
+            of("service")
+        );
+    }
+    let mib = |kib: Option<u64>| kib.map_or("–".to_owned(), |k| format!("{:.1}", kib_to_mib(k)));
+    let _ = writeln!(
+        md,
+        "| **peak of all runs** | **{}** | **{}** |\n",
+        mib(gateway_peak),
+        mib(service_peak)
+    );
+
+    // 5. CPU per request.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut parties: Vec<String> = Vec::new();
+    for r in &results {
+        for cpu in &r.cpu {
+            if cpu.name != OTHER_CPU && !parties.contains(&cpu.name) {
+                parties.push(cpu.name.clone());
+            }
+        }
+    }
+    let mut noisy = Vec::new();
+    if !parties.is_empty() {
+        let _ = write!(md, "| run | req/s |");
+        for party in &parties {
+            let _ = write!(md, " {party} CPU µs/req |");
+        }
+        let _ = writeln!(md, " rest of machine | machine busy (of {cores} cores) |");
+        let _ = writeln!(md, "|---|--:|{}--:|--:|", "--:|".repeat(parties.len()));
+        for r in &results {
+            let _ = write!(
+                md,
+                "| {} ({}, c={}) | {:.0} |",
+                label_of(r.scenario),
+                r.label,
+                r.concurrency,
+                r.throughput
+            );
+            for party in &parties {
+                let cell = r
+                    .cpu
+                    .iter()
+                    .find(|c| &c.name == party)
+                    .filter(|_| r.ok > 0)
+                    .map_or("–".to_owned(), |c| format!("{:.0}", c.seconds * 1e6 / r.ok as f64));
+                let _ = write!(md, " {cell} |");
+            }
+            let capacity = r.window_s * cores as f64;
+            let other = r.cpu.iter().find(|c| c.name == OTHER_CPU).map(|c| c.seconds / capacity);
+            if unclean(r) {
+                noisy.push(r);
+            }
+            let busy: f64 = r.cpu.iter().map(|c| c.seconds).sum();
+            let _ = writeln!(md, " {} | {} |", percent(other), percent(Some(busy / capacity)));
+        }
+        md.push('\n');
+        let _ = writeln!(
+            md,
+            "\"rest of machine\" is the machine's busy time that none of the parties was charged for: the kernel's loopback networking (a few %), and anything running beside the benchmark.\n"
+        );
+        if !noisy.is_empty() {
+            let _ = writeln!(
+                md,
+                "**Warning:** something else used more than 15% of the machine during {} run(s) ({}); their numbers are not clean.\n",
+                noisy.len(),
+                noisy
+                    .iter()
+                    .map(|r| format!("{} ({})", label_of(r.scenario), r.label))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+
+    // 6. Targets.
+    let rest_get = find(&results, Scenario::RestGet, "full");
+    let grpc_get = find(&results, Scenario::GrpcGet, "full");
+    let get_ratio = ratio(rest_get.map(|r| r.throughput), grpc_get.map(|r| r.throughput));
+    let added_c1 = match (
+        find(&results, Scenario::RestGet, "latency"),
+        find(&results, Scenario::GrpcGet, "latency"),
+    ) {
+        (Some(r), Some(g)) => Some(r.p50_ms - g.p50_ms),
+        _ => None,
+    };
+    let added_loaded = match (rest_get, grpc_get) {
+        (Some(r), Some(g)) => Some(r.p50_ms - g.p50_ms),
+        _ => None,
+    };
+    let _ = writeln!(md, "| target | measured | verdict |");
+    let _ = writeln!(md, "|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| REST get ≥ 70% of direct gRPC get throughput | {} | {} |",
+        percent(get_ratio),
+        judged(get_ratio.map(|r| r >= 0.70), &[rest_get, grpc_get])
+    );
+    let _ = writeln!(
+        md,
+        "| gateway-added p50 ≤ 0.3 ms (REST p50 − gRPC p50, get, c=1) | {} ms (at c={concurrency}: {} ms) | {} |",
+        ms(added_c1),
+        ms(added_loaded),
+        judged(
+            added_c1.map(|a| a <= 0.3),
+            &[
+                find(&results, Scenario::RestGet, "latency"),
+                find(&results, Scenario::GrpcGet, "latency")
+            ]
+        )
+    );
+    for (scenario, r) in &list_ratios {
+        let _ = writeln!(
+            md,
+            "| {} p99 with {history} non-pending ≤ 1.3× with none | {} | {} |",
+            label_of(*scenario),
+            times(*r),
+            judged(
+                r.map(|r| r <= 1.3),
+                &[find(&results, *scenario, "full"), find(&results, *scenario, "none")]
+            )
+        );
+    }
+    for (name, r) in [("REST", rest_start), ("gRPC", grpc_start)] {
+        let share = ratio(r.map(|r| r.throughput), args.pgbench_tps);
+        let _ = writeln!(
+            md,
+            "| {name} start-service ≥ 50% of the pgbench raw UPDATE | {} | {} |",
+            percent(share),
+            judged(share.map(|s| s >= 0.5), &[r])
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| gateway peak RSS ≤ {GATEWAY_RSS_MIB:.0} MiB | {} MiB | {} |",
+        mib(gateway_peak),
+        verdict(gateway_peak.map(|k| kib_to_mib(k) <= GATEWAY_RSS_MIB))
+    );
+    let _ = writeln!(
+        md,
+        "| service peak RSS ≤ {SERVICE_RSS_MIB:.0} MiB | {} MiB | {} |",
+        mib(service_peak),
+        verdict(service_peak.map(|k| kib_to_mib(k) <= SERVICE_RSS_MIB))
+    );
+
+    let failing: Vec<_> = results.iter().filter(|r| r.errors > 0 || r.exhausted).collect();
+    if !failing.is_empty() {
+        let _ = writeln!(md, "\nRuns with errors (their rows are not clean measurements):\n");
+        for r in failing {
+            let _ = writeln!(
+                md,
+                "- {} ({}): {} errors{}",
+                label_of(r.scenario),
+                r.label,
+                r.errors,
+                if r.exhausted { ", pool ran out" } else { "" }
+            );
+            for (error, n) in &r.error_samples {
+                let _ = writeln!(md, "  - {n} × `{error}`");
+            }
+        }
+    }
+    Ok(md)
+}
