@@ -23,7 +23,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use ticket_service::{
     grpc::ServerSettings,
-    testing::{Backend, TestDb, TestService, as_provider},
+    testing::{Backend, TestDb, TestService, announced_address, as_provider},
 };
 use tickets_contract::{
     runtime::telemetry::{self, LogFormat, TelemetryConfig},
@@ -128,17 +128,7 @@ async fn one_trace_spans_gateway_service_and_database() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(gateway.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let entry: Value = serde_json::from_str(&line).unwrap_or_default();
-        if let Some(addr) = entry["addr"].as_str().filter(|_| line.contains("listening")) {
-            break addr.to_owned();
-        }
-    };
+    let (addr, _) = announced_address(&mut lines, "listening").await;
     let logs = tokio::spawn(async move {
         let mut all = Vec::new();
         while let Ok(Some(line)) = lines.next_line().await {

@@ -5,6 +5,34 @@
 pub mod propagation;
 pub mod telemetry;
 
+use std::{future::Future, process::ExitCode};
+
+/// The `main` of both binaries: installs logs and traces, runs `run`, flushes, and turns the
+/// outcome into the exit code (an error is logged with its whole cause chain).
+pub async fn main<E: std::fmt::Display>(
+    name: &str,
+    log_format: telemetry::LogFormat,
+    run: impl Future<Output = Result<(), E>>,
+) -> ExitCode {
+    let config = telemetry::TelemetryConfig::from_env(name, log_format);
+    let telemetry = match telemetry::init(&config) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("{name}: cannot set up tracing: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = run.await;
+    telemetry.flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "{name} failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

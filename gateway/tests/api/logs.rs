@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use ticket_service::{
     grpc::ServerSettings,
-    testing::{Backend, TestDb, TestService},
+    testing::{Backend, TestDb, TestService, announced_address},
 };
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
@@ -42,20 +42,8 @@ async fn a_run_with_real_credentials_logs_no_secret() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = String::new();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .expect("gateway exited");
-        log.push_str(&line);
-        log.push('\n');
-        let entry = serde_json::from_str::<Value>(&line).unwrap_or_default();
-        if let Some(addr) = entry["addr"].as_str().filter(|_| line.contains("listening")) {
-            break addr.to_owned();
-        }
-    };
+    let (addr, startup) = announced_address(&mut lines, "listening").await;
+    let mut log = startup.join("\n") + "\n";
     let reader = tokio::spawn(async move {
         let mut rest = String::new();
         while let Ok(Some(line)) = lines.next_line().await {

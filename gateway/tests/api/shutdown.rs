@@ -6,7 +6,7 @@ use std::{process::Stdio, time::Duration};
 use serde_json::Value;
 use ticket_service::{
     grpc::ServerSettings,
-    testing::{Backend, TestDb, TestService},
+    testing::{Backend, TestDb, TestService, announced_address},
 };
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
@@ -67,17 +67,7 @@ async fn in_flight_requests_complete_after_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(gateway.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .expect("exited");
-        let entry: Value = serde_json::from_str(&line).unwrap_or_default();
-        if let Some(addr) = entry["addr"].as_str().filter(|_| line.contains("listening")) {
-            break addr.to_owned();
-        }
-    };
+    let (addr, _) = announced_address(&mut lines, "listening").await;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();

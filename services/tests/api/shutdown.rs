@@ -2,9 +2,8 @@
 
 use std::{process::Stdio, time::Duration};
 
-use serde_json::Value;
 use sqlx::Connection as _;
-use ticket_service::testing::{Backend, TestDb, as_provider};
+use ticket_service::testing::{Backend, TestDb, announced_address, as_provider};
 use tickets_contract::v2::{
     self, employee_service_client::EmployeeServiceClient,
     ticket_service_client::TicketServiceClient,
@@ -67,17 +66,7 @@ async fn in_flight_calls_complete_after_sigterm(backend: Backend) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .expect("exited");
-        let entry: Value = serde_json::from_str(&line).unwrap_or_default();
-        if let Some(addr) = entry["addr"].as_str().filter(|_| line.contains("(gRPC)")) {
-            break addr.to_owned();
-        }
-    };
+    let (addr, _) = announced_address(&mut lines, "(gRPC)").await;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
 
