@@ -53,7 +53,9 @@ async fn reflection_lists_and_describes_the_services() {
         panic!("not a list")
     };
     let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
-    for expected in ["tickets.v2.TicketService", "tickets.v2.EmployeeService"] {
+    for expected in
+        ["tickets.v2.TicketService", "tickets.v2.EmployeeService", "grpc.health.v1.Health"]
+    {
         assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
     }
     let Some(Ok(second)) = responses.next().await else { panic!("no file response") };
