@@ -1,22 +1,15 @@
 //! `dns:///` balancing: calls spread over every instance; an instance that dies is dropped
 //! without failing requests, and used again when it returns.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::time::Duration;
 
-use ticket_gateway::balance::{BalanceSettings, Resolve};
+use ticket_gateway::balance::BalanceSettings;
 use ticket_service::{
     grpc::ServerSettings,
     testing::{Backend, TestDb, TestService},
 };
 
 use crate::helpers::{Options, TcpProxy, TestGateway};
-
-fn fixed(addresses: Vec<SocketAddr>) -> Resolve {
-    Arc::new(move || {
-        let addresses = addresses.clone();
-        Box::pin(async move { Ok(addresses) })
-    })
-}
 
 /// How many ListPendingTickets calls an instance has answered.
 async fn lists_served(gw: &TestGateway, service: &TestService) -> f64 {
@@ -59,14 +52,7 @@ async fn calls_spread_over_instances_survive_a_dead_one_and_return_to_it() {
     // The second instance is reached on another loopback address, through a proxy the test
     // can cut like a crashed pod.
     let mut second_address = TcpProxy::start("127.0.0.2:0", second.addr).await;
-    let options = Options {
-        balanced: Some(fixed(vec![first.addr, second_address.addr])),
-        balance: BalanceSettings {
-            refresh: Duration::from_millis(200),
-            probe_timeout: Duration::from_millis(500),
-        },
-        ..Options::default()
-    };
+    let options = Options::balanced_over(vec![first.addr, second_address.addr]);
     let gw = TestGateway::start_with(Backend::Sqlite, options).await.unwrap();
     let token = gw.token(&gw.a).await;
     let mut ready = false;
@@ -107,14 +93,7 @@ async fn an_instance_shutting_down_is_drained_before_it_stops() {
     let database = TestDb::create(Backend::Sqlite).await.unwrap();
     let first = TestService::start(&database.url, ServerSettings::default()).await;
     let mut second = TestService::start(&database.url, ServerSettings::default()).await;
-    let options = Options {
-        balanced: Some(fixed(vec![first.addr, second.addr])),
-        balance: BalanceSettings {
-            refresh: Duration::from_millis(200),
-            probe_timeout: Duration::from_millis(500),
-        },
-        ..Options::default()
-    };
+    let options = Options::balanced_over(vec![first.addr, second.addr]);
     let gw = TestGateway::start_with(Backend::Sqlite, options).await.unwrap();
     let token = gw.token(&gw.a).await;
     tokio::time::sleep(Duration::from_millis(600)).await;

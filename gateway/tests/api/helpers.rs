@@ -103,6 +103,25 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Balanced over exactly `addresses` (a resolver that always answers them), re-resolved and
+    /// probed every 200 ms so that tests see instances leave and return quickly.
+    pub(crate) fn balanced_over(addresses: Vec<std::net::SocketAddr>) -> Self {
+        let resolve: ticket_gateway::balance::Resolve = std::sync::Arc::new(move || {
+            let addresses = addresses.clone();
+            Box::pin(async move { Ok(addresses) })
+        });
+        Self {
+            balanced: Some(resolve),
+            balance: BalanceSettings {
+                refresh: Duration::from_millis(200),
+                probe_timeout: Duration::from_millis(500),
+            },
+            ..Self::default()
+        }
+    }
+}
+
 /// A gateway, a ticket service, a database, and two clients of different providers.
 #[derive(Debug)]
 pub(crate) struct TestGateway {

@@ -22,10 +22,8 @@ pub(crate) use partner::Partner;
 use std::{
     collections::{HashMap, HashSet},
     net::SocketAddr,
-    sync::Arc,
 };
 
-use ticket_gateway::balance::Resolve;
 use ticket_service::testing::as_provider;
 use tickets_contract::v2::{
     self, employee_service_client::EmployeeServiceClient,
@@ -37,14 +35,6 @@ use uuid::Uuid;
 /// Prints the report line of a scenario.
 pub(crate) fn report(scenario: &str, requests: usize, failures: usize, lost: usize) {
     eprintln!("RELIABILITY | {scenario} | {requests} | {failures} | {lost}");
-}
-
-/// A resolver that always answers `addresses` (the replicas of a test).
-pub(crate) fn fixed(addresses: Vec<SocketAddr>) -> Resolve {
-    Arc::new(move || {
-        let addresses = addresses.clone();
-        Box::pin(async move { Ok(addresses) })
-    })
 }
 
 /// The service's own gRPC API at `addr`, for what REST cannot do (creating tickets and

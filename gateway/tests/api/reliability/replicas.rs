@@ -8,13 +8,12 @@ use std::{
 };
 
 use futures::future::join_all;
-use ticket_gateway::balance::BalanceSettings;
 use ticket_service::testing::{Backend, TestDb};
 use uuid::Uuid;
 
 use super::{
-    Partner, create_ticket, fixed, grpc, lost_and_duplicated, operators, process::ServiceProcess,
-    report, stored_tickets,
+    Partner, create_ticket, grpc, lost_and_duplicated, operators, process::ServiceProcess, report,
+    stored_tickets,
 };
 use crate::helpers::{Options, TestGateway};
 
@@ -38,14 +37,7 @@ async fn two_replicas_start_each_ticket_exactly_once_and_number_tickets_uniquely
         ServiceProcess::spawn(&database.url, None, &[]),
         ServiceProcess::spawn(&database.url, None, &[])
     );
-    let options = Options {
-        balanced: Some(fixed(vec![first.addr, second.addr])),
-        balance: BalanceSettings {
-            refresh: Duration::from_millis(200),
-            probe_timeout: Duration::from_millis(500),
-        },
-        ..Options::default()
-    };
+    let options = Options::balanced_over(vec![first.addr, second.addr]);
     let gw = TestGateway::start_with(Backend::Sqlite, options).await.unwrap();
     let partner = Partner::of(&gw, Duration::from_secs(10)).await;
     assert!(partner.wait_ready(200, Duration::from_secs(10)).await, "gateway ready");

@@ -9,15 +9,14 @@ use std::{
 };
 
 use futures::future::join_all;
-use ticket_gateway::balance::BalanceSettings;
 use ticket_service::{
     grpc::ServerSettings,
     testing::{Backend, TestDb, TestService},
 };
 
 use super::{
-    Load, Partner, create_ticket, fixed, grpc, lost_and_duplicated, operators,
-    process::ServiceProcess, report, share, stored_tickets,
+    Load, Partner, create_ticket, grpc, lost_and_duplicated, operators, process::ServiceProcess,
+    report, share, stored_tickets,
 };
 use crate::helpers::{Options, TestGateway};
 
@@ -102,14 +101,7 @@ async fn a_rolling_restart_under_concurrent_load_costs_no_request() {
         let database = TestDb::create(Backend::Sqlite).await.unwrap();
         let first = TestService::start(&database.url, ServerSettings::default()).await;
         let mut second = TestService::start(&database.url, ServerSettings::default()).await;
-        let options = Options {
-            balanced: Some(fixed(vec![first.addr, second.addr])),
-            balance: BalanceSettings {
-                refresh: Duration::from_millis(200),
-                probe_timeout: Duration::from_millis(500),
-            },
-            ..Options::default()
-        };
+        let options = Options::balanced_over(vec![first.addr, second.addr]);
         let gw = TestGateway::start_with(Backend::Sqlite, options).await.unwrap();
         let partner = Partner::of(&gw, Duration::from_secs(6)).await;
         assert!(partner.wait_ready(200, Duration::from_secs(10)).await);
