@@ -21,8 +21,10 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use hdrhistogram::Histogram;
-use reqwest::{
+use http_body_util::Full;
+use hyper::{
     Method, StatusCode,
+    body::Bytes,
     header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue},
 };
 use serde::{Deserialize, Serialize};
@@ -41,7 +43,7 @@ use tonic::{
 };
 use uuid::Uuid;
 
-use crate::fixture::Fixture;
+use crate::{fixture::Fixture, http1::Http1};
 
 /// What one run measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -278,7 +280,7 @@ enum Op {
 #[derive(Debug)]
 enum Target {
     Rest {
-        client: reqwest::Client,
+        /// `http://host:port` of the gateway.
         base: String,
         /// Per provider: `(Authorization, x-api-key)`.
         credentials: Vec<Option<(HeaderValue, HeaderValue)>>,
@@ -358,42 +360,41 @@ impl WorkerStats {
 }
 
 async fn send_rest(
-    client: &reqwest::Client,
-    base: &str,
+    client: &mut Http1,
     credentials: Option<&(HeaderValue, HeaderValue)>,
     list_limit: usize,
     op: Op,
 ) -> Result<(), String> {
     let (bearer, api_key) = credentials.ok_or("no REST client for this provider")?;
     let (request, expected) = match op {
-        Op::Get { id, .. } => {
-            (client.get(format!("{base}/v2/tickets/pending-tickets/{id}")), StatusCode::OK)
-        }
+        Op::Get { id, .. } => (
+            hyper::Request::get(format!("/v2/tickets/pending-tickets/{id}")).body(Full::default()),
+            StatusCode::OK,
+        ),
         Op::List { offset, .. } => (
-            client.get(format!(
-                "{base}/v2/tickets/pending-tickets?limit={list_limit}&offset={offset}"
-            )),
+            hyper::Request::get(format!(
+                "/v2/tickets/pending-tickets?limit={list_limit}&offset={offset}"
+            ))
+            .body(Full::default()),
             StatusCode::OK,
         ),
         Op::Start { id, operator, .. } => (
-            client
-                .request(Method::PATCH, format!("{base}/v2/tickets/pending-tickets/{id}"))
+            hyper::Request::builder()
+                .method(Method::PATCH)
+                .uri(format!("/v2/tickets/pending-tickets/{id}"))
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                .body(format!(
+                .body(Full::new(Bytes::from(format!(
                     r#"{{"transition":{{"type":"start-service","operator_id":"{operator}"}}}}"#
-                )),
+                )))),
             StatusCode::SEE_OTHER,
         ),
     };
-    let response = request
-        .header(AUTHORIZATION, bearer.clone())
-        .header("x-api-key", api_key.clone())
-        .send()
-        .await
-        .map_err(|e| format!("transport: {e}"))?;
-    let status = response.status();
-    // Read the whole body, as any real client would.
-    let body = response.bytes().await.map_err(|e| format!("reading body: {e}"))?;
+    let mut request = request.map_err(|e| format!("building the request: {e}"))?;
+    let headers = request.headers_mut();
+    headers.insert(AUTHORIZATION, bearer.clone());
+    headers.insert("x-api-key", api_key.clone());
+    // The whole body is read, as any real client would.
+    let (status, body) = client.send(request).await?;
     if status == expected {
         Ok(())
     } else {
@@ -453,6 +454,10 @@ async fn worker(shared: Arc<Shared>, number: usize) -> anyhow::Result<WorkerStat
         }
         Target::Rest { .. } => None,
     };
+    let mut rest = match &shared.target {
+        Target::Rest { base, .. } => Some(Http1::new(base)?),
+        Target::Grpc { .. } => None,
+    };
     let list_limit = i32::try_from(shared.list_limit).unwrap_or(i32::MAX);
     loop {
         if Instant::now() >= shared.stop {
@@ -465,14 +470,14 @@ async fn worker(shared: Arc<Shared>, number: usize) -> anyhow::Result<WorkerStat
             }
         };
         let started = Instant::now();
-        let outcome = match (&shared.target, grpc.as_mut()) {
-            (Target::Rest { client, base, credentials }, _) => {
-                send_rest(client, base, credentials[provider].as_ref(), shared.list_limit, op).await
+        let outcome = match (&shared.target, rest.as_mut(), grpc.as_mut()) {
+            (Target::Rest { credentials, .. }, Some(client), _) => {
+                send_rest(client, credentials[provider].as_ref(), shared.list_limit, op).await
             }
-            (Target::Grpc { provider_ids, .. }, Some(client)) => {
+            (Target::Grpc { provider_ids, .. }, _, Some(client)) => {
                 send_grpc(client, &provider_ids[provider], list_limit, op).await
             }
-            (Target::Grpc { .. }, None) => Err("no gRPC client".to_owned()),
+            _ => Err("no client for the target".to_owned()),
         };
         let ended = Instant::now();
         let in_window = started >= shared.measure_from && ended <= shared.stop;
@@ -497,27 +502,25 @@ async fn worker(shared: Arc<Shared>, number: usize) -> anyhow::Result<WorkerStat
 
 /// Gets a token for every provider that has a REST client.
 async fn rest_credentials(
-    client: &reqwest::Client,
     base: &str,
     fixture: &Fixture,
 ) -> anyhow::Result<Vec<Option<(HeaderValue, HeaderValue)>>> {
+    let mut client = Http1::new(base)?;
     let mut out = Vec::with_capacity(fixture.providers.len());
     for provider in &fixture.providers {
         let Some((client_id, secret, api_key)) = &provider.client else {
             out.push(None);
             continue;
         };
-        let response = client
-            .post(format!("{base}/oauth2/token"))
+        let request = hyper::Request::post("/oauth2/token")
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(format!(
+            .body(Full::new(Bytes::from(format!(
                 "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
-            ))
-            .send()
+            ))))?;
+        let (status, body) = client
+            .send(request)
             .await
-            .with_context(|| format!("POST {base}/oauth2/token"))?;
-        let status = response.status();
-        let body = response.bytes().await?;
+            .map_err(|e| anyhow::anyhow!("POST {base}/oauth2/token: {e}"))?;
         if status != StatusCode::OK {
             bail!("token for {client_id}: HTTP {status}: {}", String::from_utf8_lossy(&body));
         }
@@ -672,10 +675,6 @@ fn read_rss(name: &str, pid: u32, reset: bool) -> anyhow::Result<Rss> {
 
 /// Runs the scenario and returns its results.
 pub(crate) async fn run(args: &LoadArgs) -> anyhow::Result<LoadResult> {
-    // reqwest may be built with `rustls-no-provider` (feature unification with the gateway); it
-    // then wants a process-wide provider even for plain HTTP. An error means one is installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-
     if args.concurrency == 0 || args.duration <= 0.0 || args.warmup < 0.0 {
         bail!("--concurrency and --duration must be positive, --warmup not negative");
     }
@@ -704,14 +703,9 @@ pub(crate) async fn run(args: &LoadArgs) -> anyhow::Result<LoadResult> {
     }
 
     let target = if scenario.is_rest() {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(args.concurrency)
-            .tcp_nodelay(true)
-            .build()?;
         let base = args.http_url.trim_end_matches('/').to_owned();
-        let credentials = rest_credentials(&client, &base, &fixture).await?;
-        Target::Rest { client, base, credentials }
+        let credentials = rest_credentials(&base, &fixture).await?;
+        Target::Rest { base, credentials }
     } else {
         let mut channels = Vec::new();
         for _ in 0..args.grpc_connections.max(1) {

@@ -7,6 +7,7 @@
 //! The seeding, the servers and pgbench are the script's business.
 
 mod fixture;
+mod http1;
 mod load;
 mod report;
 
