@@ -31,6 +31,9 @@ use tracing_subscriber::{
     registry::LookupSpan,
 };
 
+/// The log writer thread's buffer: lines queued together leave in one write of up to this size.
+const LOG_BUFFER_BYTES: usize = 64 * 1024;
+
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -115,10 +118,12 @@ pub fn init(
     let tracer = provider.tracer(config.service_name.clone());
 
     // Log lines are written by a background thread, so a request never waits on a write to
-    // stderr; when its queue is full, callers wait rather than lines being dropped.
+    // stderr; when its queue is full, callers wait rather than lines being dropped. The thread
+    // writes every line it finds queued and then flushes, so under load one write carries many
+    // lines (stderr itself is unbuffered: a write per line).
     let (writer, log_writer) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(LOG_BUFFER_BYTES, std::io::stderr()));
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // SeaORM opens an info-level span per statement, holding its SQL: trace material, not log
     // material. Logs leave them out (formatting each statement's SQL into every span cost more
