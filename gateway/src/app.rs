@@ -15,7 +15,7 @@ use axum::{
     body::Body,
     extract::{FromRef, Request},
     http::{HeaderValue, StatusCode, header},
-    middleware::{self, Next},
+    middleware,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -101,36 +101,36 @@ fn router(state: AppState, server_timeout: Duration) -> (Router, utoipa::openapi
         })
         .layer(
             ServiceBuilder::new()
+                // Also the header-size limit and the problem safety net (see `observe`): one
+                // middleware rather than three, each of which would box a clone of the rest of
+                // the stack per request.
                 .layer(middleware::from_fn_with_state(state.metrics.clone(), observe::observe))
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     header::AUTHORIZATION,
                     header::HeaderName::from_static(auth::API_KEY_HEADER),
                 ]))
-                .layer(middleware::map_response(problem_for_bare_errors))
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, server_timeout))
-                .layer(middleware::from_fn(limit_header_size))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
         .with_state(state);
     (app, api)
 }
 
-/// 431 when the request headers are larger than [`MAX_HEADER_BYTES`] in total.
-async fn limit_header_size(request: Request, next: Next) -> Response {
+/// The 431 problem when the request headers are larger than [`MAX_HEADER_BYTES`] in total.
+pub(crate) fn oversized_headers(request: &Request) -> Option<Response> {
     let size: usize =
         request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
-    if size > MAX_HEADER_BYTES {
+    (size > MAX_HEADER_BYTES).then(|| {
         let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-        return Problem::new(status, default_detail(status)).into_response();
-    }
-    next.run(request).await
+        Problem::new(status, default_detail(status)).into_response()
+    })
 }
 
 /// The safety net under "every error is a problem": an error response produced below the
 /// handlers (the router's 404/405, the body limit's 413, the timeout's 408, an extractor's
 /// rejection) gets the problem body of its status, keeping its headers (`Allow`, ...). JSON
 /// bodies — problems, and the token endpoint's RFC 6749 errors — are left alone.
-async fn problem_for_bare_errors(response: Response) -> Response {
+pub(crate) fn problem_for_bare_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

@@ -1,6 +1,7 @@
 //! What operators see of each request: the `x-request-id` (accepted when sane, else generated,
 //! and echoed), a span continuing the caller's `traceparent`, one access-log line, and the
-//! request metrics.
+//! request metrics. The same outermost middleware applies the header-size limit and the problem
+//! safety net of `app`, so that what is logged and counted is what the client gets.
 
 use std::sync::Arc;
 
@@ -14,7 +15,10 @@ use tickets_contract::runtime::{propagation, telemetry};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use crate::metrics::{GatewayMetrics, method_label};
+use crate::{
+    app,
+    metrics::{GatewayMetrics, method_label},
+};
 
 /// The request-id header.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -74,9 +78,16 @@ pub(crate) async fn observe(
         tracing::info_span!("http", request_id = %request_id_text)
     };
 
-    let mut response = CURRENT_REQUEST_ID
-        .scope(request_id.clone(), next.run(request).instrument(span.clone()))
-        .await;
+    // Under the timeout (408) and the routes (404, 405, 413, rejections), so their bare
+    // errors get their problem bodies here.
+    let guarded = async move {
+        if let Some(rejection) = app::oversized_headers(&request) {
+            return rejection;
+        }
+        app::problem_for_bare_errors(next.run(request).await)
+    };
+    let mut response =
+        CURRENT_REQUEST_ID.scope(request_id.clone(), guarded.instrument(span.clone())).await;
     let status = response.status();
     let elapsed = started.elapsed();
     span.record("http.response.status_code", status.as_u16());
