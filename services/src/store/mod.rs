@@ -3,6 +3,7 @@
 //! `TICKETS_DATABASE_URL` alone picks the backend: `sqlite:` for the embedded default,
 //! `postgres:` for production. Both run the same migrations and the same queries.
 
+mod cached;
 mod connect;
 mod convert;
 mod employees;

@@ -4,12 +4,16 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, Iterable as _,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait as _,
     sea_query::{Expr, Order, Query},
 };
 use uuid::Uuid;
 
-use super::entity::{employee, ticket};
+use super::{
+    cached::CachedSql,
+    entity::{employee, ticket},
+};
 use crate::domain::{
     EmployeeId, Error, InProgressTicket, ListQuery, NewTicket, Page, PendingTicket, ProviderId,
     TicketId, TicketState,
@@ -124,11 +128,19 @@ async fn get_in_state<T>(
 where
     T: TryFrom<ticket::Model, Error = Error>,
 {
-    let row = ticket::Entity::find()
-        .filter(scoped(provider, state))
-        .filter(ticket::Column::Id.eq(id.get()))
-        .one(db)
-        .await?;
+    static SQL: CachedSql = CachedSql::new();
+    let backend = db.get_database_backend();
+    let state = ticket::State::from(state);
+    let values = vec![provider.get().into(), state.into(), id.get().into(), 1u64.into()];
+    let statement = SQL.statement(backend, values, || {
+        ticket::Entity::find()
+            .filter(ticket::Column::ProviderId.eq(provider.get()))
+            .filter(ticket::Column::State.eq(state))
+            .filter(ticket::Column::Id.eq(id.get()))
+            .limit(1)
+            .build(backend)
+    });
+    let row = ticket::Model::find_by_statement(statement).one(db).await?;
     row.ok_or(Error::NotFound(what))?.try_into()
 }
 
@@ -234,16 +246,40 @@ pub async fn start_service(
     id: TicketId,
     operator: EmployeeId,
 ) -> Result<Started, Error> {
-    let updated = ticket::Entity::update_many()
-        .col_expr(ticket::Column::State, Expr::value(ticket::State::InProgress))
-        .col_expr(ticket::Column::OperatorId, Expr::value(operator.get()))
-        .col_expr(ticket::Column::ServiceStartedAt, Expr::value(now()))
-        .filter(scoped(provider, TicketState::Pending))
-        .filter(ticket::Column::Id.eq(id.get()))
-        .filter(operator_is_assignable(provider, operator))
-        .exec_with_returning(db)
-        .await?;
-    if let Some(row) = updated.into_iter().next() {
+    static SQL: CachedSql = CachedSql::new();
+    let backend = db.get_database_backend();
+    let started_at = now();
+    let values = vec![
+        ticket::State::InProgress.into(),
+        operator.get().into(),
+        started_at.into(),
+        provider.get().into(),
+        ticket::State::Pending.into(),
+        id.get().into(),
+        1.into(),
+        operator.get().into(),
+        provider.get().into(),
+        true.into(),
+        true.into(),
+    ];
+    let statement = SQL.statement(backend, values, || {
+        let mut update = ticket::Entity::update_many()
+            .col_expr(ticket::Column::State, Expr::value(ticket::State::InProgress))
+            .col_expr(ticket::Column::OperatorId, Expr::value(operator.get()))
+            .col_expr(ticket::Column::ServiceStartedAt, Expr::value(started_at))
+            .filter(scoped(provider, TicketState::Pending))
+            .filter(ticket::Column::Id.eq(id.get()))
+            .filter(operator_is_assignable(provider, operator))
+            .into_query();
+        // Every column back, as SeaORM's `exec_with_returning` asks for them.
+        update
+            .returning(Query::returning().exprs(
+                ticket::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))),
+            ));
+        backend.build(&update)
+    });
+    let updated = ticket::Model::find_by_statement(statement).one(db).await?;
+    if let Some(row) = updated {
         return row.try_into().map(Started::Now);
     }
 
