@@ -153,7 +153,7 @@ start_servers() {
   SERVICE_PID=$!
   env -u OTEL_EXPORTER_OTLP_ENDPOINT RUST_LOG="$LOG_FILTER" LOG_FORMAT="$LOG_FORMAT" \
     GATEWAY_HTTP_ADDR="$HTTP_ADDR" GATEWAY_TICKET_SERVICE_URL="http://$GRPC_ADDR" \
-    GATEWAY_CREDENTIALS_FILE="$OUT/clients.toml" GATEWAY_RATE_LIMIT_PER_SECOND=0 \
+    GATEWAY_CREDENTIALS_FILE="$OUT/clients.toml" GATEWAY_RATE_LIMIT_PER_SECOND=0 GATEWAY_WORKER_THREADS=1 \
     "$BIN/ticket-gateway" >"$OUT/gateway-$tag.log" 2>&1 &
   GATEWAY_PID=$!
   for _ in $(seq 1 300); do
@@ -482,7 +482,7 @@ INFO=(
   "machine: ${cpu:-unknown CPU}, $(nproc) cores, $mem RAM, Linux $(uname -r); load generator, gateway, service and database share these cores"
   "build: release (\`[profile.release]\` of the workspace), $(rustc --version 2>/dev/null || echo rustc), commit $commit"
   "data: $PROVIDERS providers, $OPERATORS_PER_PROVIDER operators each; $HISTORY in-progress (non-pending) + $PENDING pending tickets; start-service pools of $POOL tickets per run added afterwards"
-  "service: TICKETS_DB_MAX_CONNECTIONS=$DB_CONNECTIONS; gateway: rate limit off, one HTTP/2 channel to the service; both: RUST_LOG=$LOG_FILTER LOG_FORMAT=$LOG_FORMAT (as deployed), traces off; REST over HTTP/1.1 keep-alive; gRPC scenarios over one HTTP/2 connection"
+  "service: TICKETS_DB_MAX_CONNECTIONS=$DB_CONNECTIONS; gateway: rate limit off, one runtime thread (GATEWAY_WORKER_THREADS=1, as deployed), one HTTP/2 channel to the service; both: RUST_LOG=$LOG_FILTER LOG_FORMAT=$LOG_FORMAT (as deployed), traces off; REST over HTTP/1.1 keep-alive; gRPC scenarios over one HTTP/2 connection"
 )
 if [[ $BACKEND == postgres ]]; then
   INFO+=("database: $(psql_db postgres -At -c 'SHOW server_version' | cut -d' ' -f1) on 127.0.0.1, shared_buffers $(psql_db postgres -At -c 'SHOW shared_buffers'), synchronous_commit $(psql_db postgres -At -c 'SHOW synchronous_commit'), fsync $(psql_db postgres -At -c 'SHOW fsync')")

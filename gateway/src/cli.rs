@@ -1,6 +1,6 @@
 //! Command line: flags whose defaults are the environment variables of CONTRACT §5.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, num::NonZeroUsize, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -80,6 +80,12 @@ pub struct Cli {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Threads of the async runtime; default: one per CPU the process may use. A pod with
+    /// less than a core of its own does best with 1 (fewer thread wake-ups per request); scale
+    /// out with replicas.
+    #[arg(long, env = "GATEWAY_WORKER_THREADS")]
+    pub worker_threads: Option<NonZeroUsize>,
 }
 
 /// How calls reach the ticket service: one channel, balanced over every pod for `dns:///`.

@@ -1,6 +1,6 @@
 //! Command line: flags whose defaults are the environment variables of CONTRACT §5.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, num::NonZeroUsize, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -64,6 +64,10 @@ pub struct Cli {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+
+    /// Threads of the async runtime; default: one per CPU the process may use.
+    #[arg(long, env = "TICKETS_WORKER_THREADS", global = true)]
+    pub worker_threads: Option<NonZeroUsize>,
 }
 
 /// The subcommands.

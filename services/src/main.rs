@@ -3,9 +3,8 @@
 use clap::Parser as _;
 use ticket_service::cli::Cli;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let log_format = cli.log_format;
-    tickets_contract::runtime::main("ticket-service", log_format, cli.run()).await
+    let (log_format, worker_threads) = (cli.log_format, cli.worker_threads);
+    tickets_contract::runtime::main("ticket-service", log_format, worker_threads, cli.run())
 }

@@ -5,11 +5,32 @@
 pub mod propagation;
 pub mod telemetry;
 
-use std::{future::Future, process::ExitCode};
+use std::{future::Future, num::NonZeroUsize, process::ExitCode};
 
-/// The `main` of both binaries: installs logs and traces, runs `run`, flushes, and turns the
-/// outcome into the exit code (an error is logged with its whole cause chain).
-pub async fn main<E: std::fmt::Display>(
+/// The `main` of both binaries: starts the async runtime with `worker_threads` threads (tokio's
+/// default, one per CPU the process may use, when `None`), installs logs and traces, runs
+/// `run`, flushes, and turns the outcome into the exit code (an error is logged with its whole
+/// cause chain).
+pub fn main<E: std::fmt::Display>(
+    name: &str,
+    log_format: telemetry::LogFormat,
+    worker_threads: Option<NonZeroUsize>,
+    run: impl Future<Output = Result<(), E>>,
+) -> ExitCode {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = worker_threads {
+        builder.worker_threads(threads.get());
+    }
+    match builder.enable_all().build() {
+        Ok(runtime) => runtime.block_on(run_logged(name, log_format, run)),
+        Err(error) => {
+            eprintln!("{name}: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_logged<E: std::fmt::Display>(
     name: &str,
     log_format: telemetry::LogFormat,
     run: impl Future<Output = Result<(), E>>,
