@@ -4,9 +4,9 @@
 //! The load generator shares the machine's cores with the servers and the database, so every
 //! microsecond it spends is one the system under test does not get. A pooled general-purpose
 //! client (reqwest: URL parsing, pool checkout, a connection task per connection) cost about
-//! 40 µs of CPU per request here, against about 33 µs for the gRPC half; this costs about as
-//! much as the gRPC half, so the REST and gRPC rows are measured with instruments of the same
-//! weight (the way `wrk` would, for HTTP/1.1).
+//! 75 µs of CPU per REST get on the slower host of the latest run; this costs about 50 µs,
+//! against 65–75 µs for the gRPC half (tonic's channel): a lean instrument, as `wrk` would be
+//! for HTTP/1.1. The CPU table of the report shows each half's cost.
 
 use std::pin::Pin;
 
