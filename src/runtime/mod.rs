@@ -2,6 +2,7 @@
 //! the shutdown signal.
 //! Behind the `runtime` feature so that a client of the contract does not pull these in.
 
+pub mod log_writer;
 pub mod propagation;
 pub mod telemetry;
 

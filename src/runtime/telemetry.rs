@@ -21,6 +21,8 @@ use opentelemetry::{
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing::{Event, Subscriber, field::Field};
+
+use super::log_writer;
 use tracing_subscriber::{
     EnvFilter,
     fmt::{
@@ -30,9 +32,6 @@ use tracing_subscriber::{
     prelude::*,
     registry::LookupSpan,
 };
-
-/// The log writer thread's buffer: lines queued together leave in one write of up to this size.
-const LOG_BUFFER_BYTES: usize = 64 * 1024;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -74,7 +73,7 @@ impl TelemetryConfig {
 #[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
-    _log_writer: tracing_appender::non_blocking::WorkerGuard,
+    _log_writer: log_writer::FlushGuard<std::io::Stderr>,
 }
 
 impl Telemetry {
@@ -117,13 +116,8 @@ pub fn init(
     global::set_tracer_provider(provider.clone());
     let tracer = provider.tracer(config.service_name.clone());
 
-    // Log lines are written by a background thread, so a request never waits on a write to
-    // stderr; when its queue is full, callers wait rather than lines being dropped. The thread
-    // writes every line it finds queued and then flushes, so under load one write carries many
-    // lines (stderr itself is unbuffered: a write per line).
-    let (writer, log_writer) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::with_capacity(LOG_BUFFER_BYTES, std::io::stderr()));
+    // Log lines are written to stderr in batches by a background thread (see `log_writer`).
+    let (writer, log_writer) = log_writer::batched(std::io::stderr())?;
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // SeaORM opens an info-level span per statement, holding its SQL: trace material, not log
     // material. Logs leave them out (formatting each statement's SQL into every span cost more
@@ -173,15 +167,17 @@ pub fn init(
 /// are, so an event costs no parsing and no intermediate map.
 struct JsonWithTraceIds;
 
-/// Appends `"key":<value>` to a JSON object being written.
-fn member(line: &mut String, key: &str, value: &impl serde::Serialize) {
-    if !line.ends_with('{') {
-        line.push(',');
+/// Appends `"key":<value>` to a JSON object being written, serialising straight into it.
+fn member(line: &mut Vec<u8>, key: &str, value: &impl serde::Serialize) {
+    if line.last() != Some(&b'{') {
+        line.push(b',');
     }
-    // Serialising a string or a number into a String cannot fail.
-    line.push_str(&serde_json::to_string(key).unwrap_or_default());
-    line.push(':');
-    line.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()));
+    // Serialising a string or a number into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *line, key);
+    line.push(b':');
+    if serde_json::to_writer(&mut *line, value).is_err() {
+        line.extend_from_slice(b"null");
+    }
 }
 
 impl<S, N> FormatEvent<S, N> for JsonWithTraceIds
@@ -196,8 +192,8 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let metadata = event.metadata();
-        let mut line = String::with_capacity(256);
-        line.push('{');
+        let mut line = Vec::with_capacity(256);
+        line.push(b'{');
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         member(&mut line, "timestamp", &now);
         member(&mut line, "level", &metadata.level().as_str());
@@ -208,8 +204,8 @@ where
                 if let Some(fields) = extensions.get::<FormattedFields<N>>() {
                     let inner = fields.trim().trim_start_matches('{').trim_end_matches('}');
                     if !inner.is_empty() {
-                        line.push(',');
-                        line.push_str(inner);
+                        line.push(b',');
+                        line.extend_from_slice(inner.as_bytes());
                     }
                 }
             }
@@ -230,13 +226,15 @@ where
                 }
             }
         }
-        line.push('}');
+        line.push(b'}');
+        // Made only of `&str`s and serde_json's output: always UTF-8.
+        let line = std::str::from_utf8(&line).map_err(|_| fmt::Error)?;
         writeln!(writer, "{line}")
     }
 }
 
 /// Writes an event's fields as JSON members.
-struct JsonVisitor<'a>(&'a mut String);
+struct JsonVisitor<'a>(&'a mut Vec<u8>);
 
 impl tracing::field::Visit for JsonVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
