@@ -45,9 +45,22 @@ use crate::{
 /// Largest total size of the request headers.
 const MAX_HEADER_BYTES: usize = 32 * 1024;
 
-/// What the handlers share. Cheap to clone.
+/// What the handlers share: one allocation, so that the clone axum makes for every request is
+/// a reference count rather than a copy of two channel handles (each of which allocates).
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub(crate) upstream: Upstream,
     pub(crate) health: HealthClient<Channel>,
     pub(crate) auth: Arc<Auth>,
@@ -173,7 +186,7 @@ impl Gateway {
         let shutting_down = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(GatewayMetrics::default());
         let openapi_json = Arc::new(OnceLock::new());
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             upstream: Upstream::new(
                 channel.clone(),
                 balancer,
@@ -186,7 +199,7 @@ impl Gateway {
             readiness_timeout: Duration::from_secs(2).min(settings.request_timeout),
             openapi_json: openapi_json.clone(),
             metrics,
-        };
+        }));
         let (router, api) = router(state, settings.server_timeout);
         let _ = openapi_json.set(api.to_pretty_json().context("rendering the OpenAPI document")?);
         Ok(Self { router, shutting_down, shutdown_grace: settings.shutdown_grace })
