@@ -28,7 +28,9 @@ usage: bench/run.sh [options]
   --pending N           pending tickets, spread over the providers (default 10000)
   --providers N         providers (default 10)
   --db-connections N    the service's pool size, TICKETS_DB_MAX_CONNECTIONS, and pgbench's clients (default 10)
-  --pool-rate N         pending tickets set aside per second of start-service run (default 5000)
+  --pool-rate N         pending tickets set aside per second of start-service run (default 8000)
+  --rounds N            run the compared rows (get REST/gRPC; start-service REST/gRPC/pgbench) in N
+                        interleaved rounds of duration/N seconds each (default 3; quick 1)
   --client-threads N    load generator threads (default 1)
   --wait-idle S         before each row, wait up to S s for the machine to be under 15% busy (default 60; 0 = no wait)
   --out DIR             where logs, seeds and the report go (default $CARGO_TARGET_DIR/bench/<backend>)
@@ -42,7 +44,7 @@ TXT
 }
 
 BACKEND=postgres QUICK=0 DURATION="" WARMUP="" CONCURRENCY=32 HISTORY="" PENDING=10000 PROVIDERS=10
-DB_CONNECTIONS=10 POOL_RATE=5000 CLIENT_THREADS=1 OUT="" BUILD=1 KEEP=0 WAIT_IDLE=60 PERF=0
+DB_CONNECTIONS=10 POOL_RATE=8000 ROUNDS="" CLIENT_THREADS=1 OUT="" BUILD=1 KEEP=0 WAIT_IDLE=60 PERF=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --postgres) BACKEND=postgres ;;
@@ -56,6 +58,7 @@ while [[ $# -gt 0 ]]; do
     --providers) PROVIDERS=$2; shift ;;
     --db-connections) DB_CONNECTIONS=$2; shift ;;
     --pool-rate) POOL_RATE=$2; shift ;;
+    --rounds) ROUNDS=$2; shift ;;
     --client-threads) CLIENT_THREADS=$2; shift ;;
     --wait-idle) WAIT_IDLE=$2; shift ;;
     --out) OUT=$2; shift ;;
@@ -68,10 +71,15 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 if [[ $QUICK == 1 ]]; then
-  DURATION=${DURATION:-5} WARMUP=${WARMUP:-1}
+  DURATION=${DURATION:-5} WARMUP=${WARMUP:-1} ROUNDS=${ROUNDS:-1}
   [[ $BACKEND == postgres ]] && HISTORY=${HISTORY:-100000} || HISTORY=${HISTORY:-20000}
 fi
-DURATION=${DURATION:-15} WARMUP=${WARMUP:-3}
+DURATION=${DURATION:-15} WARMUP=${WARMUP:-3} ROUNDS=${ROUNDS:-3}
+(( ROUNDS >= 1 )) || { echo "--rounds must be at least 1" >&2; exit 2; }
+# Each round of a compared row runs for SEGMENT seconds; rounds after the first warm up for
+# NEXT_WARMUP seconds (the servers are warm by then, only the connections are new).
+SEGMENT=$(( ${DURATION%.*} / ROUNDS )); (( SEGMENT >= 1 )) || SEGMENT=1
+NEXT_WARMUP=$(( ${WARMUP%.*} < 1 ? ${WARMUP%.*} : 1 ))
 [[ $BACKEND == postgres ]] && HISTORY=${HISTORY:-1000000} || HISTORY=${HISTORY:-100000}
 (( PROVIDERS >= 1 && PROVIDERS <= 999 && PENDING >= PROVIDERS && HISTORY >= 0 )) || { echo "bad shape" >&2; exit 2; }
 
@@ -200,8 +208,8 @@ perf_stop() {
 load() {
   local scenario=$1 label=$2; shift 2
   perf_start "$scenario-$label"
-  "$BIN/tickets-bench" load --scenario "$scenario" --label "$label" \
-    --concurrency "${C:-$CONCURRENCY}" --duration "$DURATION" --warmup "$WARMUP" --threads "$CLIENT_THREADS" \
+  "$BIN/tickets-bench" load --scenario "$scenario" --label "$label" --round "${ROUND:-1}" \
+    --concurrency "${C:-$CONCURRENCY}" --duration "${D:-$DURATION}" --warmup "${W:-$WARMUP}" --threads "$CLIENT_THREADS" \
     --http-url "http://$HTTP_ADDR" --grpc-url "http://$GRPC_ADDR" \
     --clients "$OUT/clients.txt" --operators "$OUT/operators.txt" \
     --pid "gateway=$GATEWAY_PID" --pid "service=$SERVICE_PID" --out "$OUT/results.jsonl" --wait-idle "$WAIT_IDLE" \
@@ -224,7 +232,8 @@ TOML
     echo "$(provider_uuid $p) $(operator_uuid $((p * 1000 + o)))" >>"$OUT/operators.txt"
   done
 done
-POOL=$(( POOL_RATE * (${DURATION%.*} + ${WARMUP%.*} + 1) ))
+# Start-service pools: POOL tickets per run (one round), ROUNDS runs per API.
+POOL=$(( POOL_RATE * (SEGMENT + ${WARMUP%.*} + 1) ))
 
 # --- seeding -------------------------------------------------------------------------------------
 # Shapes (both backends): $PROVIDERS providers with 8 enabled operators and 2 plain employees each;
@@ -299,11 +308,21 @@ seed_postgres() {
 }
 
 add_pools_postgres() {
-  pg_pool_sql rest RST "$POOL" | psql_db $DB_FULL
-  pg_pool_sql grpc GRP "$POOL" | psql_db $DB_FULL
+  pg_pool_sql rest RST $(( POOL * ROUNDS )) | psql_db $DB_FULL
+  pg_pool_sql grpc GRP $(( POOL * ROUNDS )) | psql_db $DB_FULL
   psql_db $DB_FULL -c "ANALYZE tickets"
   pg_dump_ids $DB_FULL RST >"$OUT/pool-rest.txt"
   pg_dump_ids $DB_FULL GRP >"$OUT/pool-grpc.txt"
+}
+
+# Cuts pool-rest.txt and pool-grpc.txt into one file per round (POOL lines each).
+split_pools() {
+  local api r
+  for api in rest grpc; do
+    for ((r = 1; r <= ROUNDS; r++)); do
+      sed -n "$(( (r - 1) * POOL + 1 )),$(( r * POOL ))p" "$OUT/pool-$api.txt" >"$OUT/pool-$api-$r.txt"
+    done
+  done
 }
 
 # SQLite stores UUIDs as 16-byte blobs and timestamps as RFC 3339 text with microseconds and
@@ -319,7 +338,7 @@ sqlite_common_sql() {
 CREATE TEMP TABLE bp (p INTEGER PRIMARY KEY, id BLOB);
 INSERT INTO bp VALUES $(sqlite_values b);
 CREATE TEMP TABLE seq (n INTEGER PRIMARY KEY);
-WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < max($PENDING, $HISTORY, $POOL, 1000) - 1) INSERT INTO seq SELECT n FROM s;
+WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < max($PENDING, $HISTORY, $POOL * $ROUNDS, 1000) - 1) INSERT INTO seq SELECT n FROM s;
 SQL
 }
 sqlite_ts() { # SQL expression: RFC 3339 text, µs, +00:00, from epoch seconds $1 and micros $2
@@ -387,7 +406,7 @@ seed_sqlite() {
 
 add_pools_sqlite() {
   local full=$OUT/$DB_FULL.db
-  { sqlite_common_sql; echo "BEGIN;"; sqlite_new_pending_sql RST "$POOL" 1788220800; sqlite_new_pending_sql GRP "$POOL" 1788220800; echo "COMMIT; ANALYZE;"; } | sqlite3 "$full"
+  { sqlite_common_sql; echo "BEGIN;"; sqlite_new_pending_sql RST $(( POOL * ROUNDS )) 1788220800; sqlite_new_pending_sql GRP $(( POOL * ROUNDS )) 1788220800; echo "COMMIT; ANALYZE;"; } | sqlite3 "$full"
   sqlite_dump_ids "$full" RST >"$OUT/pool-rest.txt"
   sqlite_dump_ids "$full" GRP >"$OUT/pool-grpc.txt"
 }
@@ -412,25 +431,30 @@ say "full shape: $HISTORY non-pending + $PENDING pending"
 start_servers "$URL_FULL" full
 C=1 load rest-get latency --pending "$OUT/pending-full.txt"
 C=1 load grpc-get latency --pending "$OUT/pending-full.txt"
-load rest-get full --pending "$OUT/pending-full.txt"
-load grpc-get full --pending "$OUT/pending-full.txt"
+# The rows a target compares run in interleaved rounds (REST, gRPC, REST, gRPC, ...), so that
+# the host's drift over the run hits both sides alike; the report pairs the rounds.
+warmup_of() { (( $1 == 1 )) && echo "$WARMUP" || echo "$NEXT_WARMUP"; }
+for ((r = 1; r <= ROUNDS; r++)); do
+  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-get full --pending "$OUT/pending-full.txt"
+  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load grpc-get full --pending "$OUT/pending-full.txt"
+done
 load rest-list full --pending "$OUT/pending-full.txt"
 load grpc-list full --pending "$OUT/pending-full.txt"
-say "setting aside $POOL pending tickets for each start-service run"
+say "setting aside $POOL pending tickets for each start-service run ($ROUNDS per API)"
 if [[ $BACKEND == postgres ]]; then add_pools_postgres; else add_pools_sqlite; fi
-load rest-start full --pool "$OUT/pool-rest.txt"
-load grpc-start full --pool "$OUT/pool-grpc.txt"
-stop_servers
+split_pools
 
 PGBENCH_ARGS=()
 if [[ $BACKEND == postgres ]]; then
   # The service's start-service statement, as raw SQL: the conditional UPDATE with the operator
   # check as a subquery, RETURNING every column. Each transaction takes the next pool ticket
-  # (k = offset + client + clients × i), so no ticket is hit twice.
-  # Warm-up and measured run take disjoint ranges of k, so no ticket is tried twice even when
-  # some clients run ahead of others.
-  PG_WARM_POOL=$(( POOL_RATE * 3 * (${WARMUP%.*} + 1) ))
-  PG_POOL=$(( PG_WARM_POOL + POOL_RATE * 3 * (${DURATION%.*} + 1) ))
+  # (k = offset + client + clients × i), so no ticket is hit twice; the warm-up and each round
+  # take disjoint ranges of k (sized for up to twice --pool-rate transactions per second), so
+  # no ticket is tried twice even when some clients run ahead of others.
+  PG_RATE=$(( POOL_RATE * 2 ))
+  PG_WARM_POOL=$(( PG_RATE * (${WARMUP%.*} + 1) ))
+  PG_ROUND_POOL=$(( PG_RATE * (SEGMENT + 1) ))
+  PG_POOL=$(( PG_WARM_POOL + ROUNDS * PG_ROUND_POOL ))
   say "pgbench baseline: $PG_POOL pending tickets set aside"
   pg_pool_sql pgbench PGB "$PG_POOL" | psql_db $DB_FULL
   psql_db $DB_FULL -c "VACUUM (ANALYZE) tickets"
@@ -460,14 +484,31 @@ SQL
   if (( ${WARMUP%.*} > 0 )); then
     pgbench_run "${WARMUP%.*}" 0 >"$OUT/pgbench-warmup.log" 2>&1 || { cat "$OUT/pgbench-warmup.log" >&2; exit 1; }
   fi
-  pgbench_run "${DURATION%.*}" "$PG_WARM_POOL" >"$OUT/pgbench.log" 2>&1 || { cat "$OUT/pgbench.log" >&2; exit 1; }
-  TPS=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$OUT/pgbench.log")
-  LAT=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$OUT/pgbench.log")
-  TX=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$OUT/pgbench.log")
+fi
+
+# Start-service in rounds: REST, gRPC and (PostgreSQL) pgbench in turn, each round on fresh
+# pool tickets. The servers stay up, idle, while pgbench runs.
+TX_TOTAL=0
+for ((r = 1; r <= ROUNDS; r++)); do
+  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-start full --pool "$OUT/pool-rest-$r.txt"
+  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load grpc-start full --pool "$OUT/pool-grpc-$r.txt"
+  if [[ $BACKEND == postgres ]]; then
+    wait_quiet
+    log=$OUT/pgbench-$r.log
+    pgbench_run "$SEGMENT" $(( PG_WARM_POOL + (r - 1) * PG_ROUND_POOL )) >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+    TPS=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$log")
+    LAT=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$log")
+    TX=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$log")
+    TX_TOTAL=$(( TX_TOTAL + TX ))
+    say "pgbench round $r: $TPS tps, $TX transactions"
+    PGBENCH_ARGS+=(--pgbench-tps "$TPS" --pgbench-latency-ms "$LAT")
+  fi
+done
+stop_servers
+if [[ $BACKEND == postgres ]]; then
   MOVED=$(psql_db $DB_FULL -At -c "SELECT count(*) FROM tickets WHERE vin LIKE 'PGB%' AND state = 'in_progress' AND substr(vin, 4)::bigint >= $PG_WARM_POOL")
-  say "pgbench: $TPS tps, $TX transactions, $MOVED rows moved"
-  PGBENCH_ARGS=(--pgbench-tps "$TPS" --pgbench-latency-ms "$LAT" --pgbench-clients "$DB_CONNECTIONS"
-    --pgbench-transactions "$TX" --pgbench-updated "$MOVED")
+  say "pgbench: $TX_TOTAL transactions in $ROUNDS rounds, $MOVED rows moved"
+  PGBENCH_ARGS+=(--pgbench-clients "$DB_CONNECTIONS" --pgbench-transactions "$TX_TOTAL" --pgbench-updated "$MOVED")
 fi
 
 # --- report --------------------------------------------------------------------------------------
@@ -482,6 +523,7 @@ INFO=(
   "machine: ${cpu:-unknown CPU}, $(nproc) cores, $mem RAM, Linux $(uname -r); load generator, gateway, service and database share these cores"
   "build: release (\`[profile.release]\` of the workspace), $(rustc --version 2>/dev/null || echo rustc), commit $commit"
   "data: $PROVIDERS providers, $OPERATORS_PER_PROVIDER operators each; $HISTORY in-progress (non-pending) + $PENDING pending tickets; start-service pools of $POOL tickets per run added afterwards"
+  "rounds: get (c=$CONCURRENCY) and start-service run in $ROUNDS interleaved round(s) of $SEGMENT s (warm-up $WARMUP s, then $NEXT_WARMUP s), REST then gRPC$( [[ $BACKEND == postgres ]] && echo ' then pgbench' || true); their req/s and latencies are medians over the rounds, their ratios medians of the rounds' ratios"
   "service: TICKETS_DB_MAX_CONNECTIONS=$DB_CONNECTIONS; gateway: rate limit off, one runtime thread (GATEWAY_WORKER_THREADS=1, as deployed), one HTTP/2 channel to the service; both: RUST_LOG=$LOG_FILTER LOG_FORMAT=$LOG_FORMAT (as deployed), traces off; REST over HTTP/1.1 keep-alive; gRPC scenarios over one HTTP/2 connection"
 )
 if [[ $BACKEND == postgres ]]; then
@@ -494,7 +536,7 @@ fi
 command="bench/run.sh"
 [[ $BACKEND == sqlite ]] && command+=" --sqlite"
 [[ $QUICK == 1 ]] && command+=" --quick"
-INFO+=("run: $(date -u +%Y-%m-%dT%H:%MZ), $((SECONDS - T0)) s including seeding; command: \`$command\` (duration $DURATION s, warm-up $WARMUP s, concurrency $CONCURRENCY)")
+INFO+=("run: $(date -u +%Y-%m-%dT%H:%MZ), $((SECONDS - T0)) s including seeding; command: \`$command\` (duration $DURATION s, warm-up $WARMUP s, concurrency $CONCURRENCY, rounds $ROUNDS)")
 INFO_ARGS=()
 for line in "${INFO[@]}"; do INFO_ARGS+=(--info "$line"); done
 "$BIN/tickets-bench" report --results "$OUT/results.jsonl" --title "$TITLE" --history "$HISTORY" \

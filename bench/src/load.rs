@@ -82,6 +82,10 @@ pub(crate) struct LoadArgs {
     /// A free label stored with the results (the report uses `full`, `none` and `latency`).
     #[arg(long, default_value = "full")]
     label: String,
+    /// Which round of an interleaved comparison this run is (the report pairs rounds of the
+    /// rows it compares, and takes medians).
+    #[arg(long, default_value_t = 1)]
+    round: u32,
     /// Requests in flight at any time.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -168,6 +172,9 @@ pub(crate) struct Cpu {
 pub(crate) struct LoadResult {
     pub(crate) scenario: Scenario,
     pub(crate) label: String,
+    /// The round of an interleaved comparison (1 when the row runs once).
+    #[serde(default = "first_round")]
+    pub(crate) round: u32,
     pub(crate) concurrency: usize,
     /// The measured window, seconds.
     pub(crate) window_s: f64,
@@ -200,6 +207,10 @@ pub(crate) struct LoadResult {
     /// CPU seconds per party in the window (utime + stime from `/proc`).
     #[serde(default)]
     pub(crate) cpu: Vec<Cpu>,
+}
+
+const fn first_round() -> u32 {
+    1
 }
 
 impl LoadResult {
@@ -776,6 +787,7 @@ pub(crate) async fn run(args: &LoadArgs) -> anyhow::Result<LoadResult> {
     Ok(LoadResult {
         scenario,
         label: args.label.clone(),
+        round: args.round,
         concurrency: args.concurrency,
         window_s,
         warmup_s: args.warmup,

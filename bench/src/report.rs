@@ -23,16 +23,17 @@ pub(crate) struct ReportArgs {
     /// A `key: value` line for the setup list (repeatable).
     #[arg(long = "info")]
     info: Vec<String>,
-    /// pgbench's `tps` for the raw conditional UPDATE (PostgreSQL only).
+    /// pgbench's `tps` for the raw conditional UPDATE (PostgreSQL only), once per round, in
+    /// round order: round N is paired with round N of the start-service rows.
     #[arg(long)]
-    pgbench_tps: Option<f64>,
-    /// pgbench's average latency, ms.
+    pgbench_tps: Vec<f64>,
+    /// pgbench's average latency, ms, once per round.
     #[arg(long)]
-    pgbench_latency_ms: Option<f64>,
+    pgbench_latency_ms: Vec<f64>,
     /// pgbench's client count.
     #[arg(long)]
     pgbench_clients: Option<u32>,
-    /// Transactions pgbench processed.
+    /// Transactions pgbench processed (all rounds).
     #[arg(long)]
     pgbench_transactions: Option<u64>,
     /// Rows the pgbench run actually moved to in progress (should equal the transactions).
@@ -43,8 +44,76 @@ pub(crate) struct ReportArgs {
 const GATEWAY_RSS_MIB: f64 = 40.0;
 const SERVICE_RSS_MIB: f64 = 80.0;
 
-fn find<'a>(results: &'a [LoadResult], scenario: Scenario, label: &str) -> Option<&'a LoadResult> {
-    results.iter().rev().find(|r| r.scenario == scenario && r.label == label)
+/// Every round of a row, in round order.
+fn rounds<'a>(results: &'a [LoadResult], scenario: Scenario, label: &str) -> Vec<&'a LoadResult> {
+    let mut rows: Vec<_> =
+        results.iter().filter(|r| r.scenario == scenario && r.label == label).collect();
+    rows.sort_by_key(|r| r.round);
+    rows
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some(f64::midpoint(values[n / 2 - 1], values[n / 2])),
+    }
+}
+
+/// A row over all its rounds: the median throughput, mean, p50 and p99 of the rounds (one
+/// round: its own numbers), errors and requests summed, the pool flag of any round.
+fn find(results: &[LoadResult], scenario: Scenario, label: &str) -> Option<LoadResult> {
+    let rows = rounds(results, scenario, label);
+    let first = (*rows.first()?).clone();
+    let of = |f: fn(&LoadResult) -> f64| median(rows.iter().map(|r| f(r)).collect());
+    Some(LoadResult {
+        throughput: of(|r| r.throughput)?,
+        mean_ms: of(|r| r.mean_ms)?,
+        p50_ms: of(|r| r.p50_ms)?,
+        p99_ms: of(|r| r.p99_ms)?,
+        ok: rows.iter().map(|r| r.ok).sum(),
+        errors: rows.iter().map(|r| r.errors).sum(),
+        exhausted: rows.iter().any(|r| r.exhausted),
+        window_s: rows.iter().map(|r| r.window_s).sum(),
+        ..first
+    })
+}
+
+/// The median over rounds of `a`'s throughput over `b`'s in the same round: rows measured
+/// side by side, so that the host's drift between rounds cancels out.
+fn paired(results: &[LoadResult], a: (Scenario, &str), b: (Scenario, &str)) -> Option<f64> {
+    let b_rounds = rounds(results, b.0, b.1);
+    median(
+        rounds(results, a.0, a.1)
+            .iter()
+            .filter_map(|ra| {
+                let rb = b_rounds.iter().find(|rb| rb.round == ra.round)?;
+                (rb.throughput > 0.0).then(|| ra.throughput / rb.throughput)
+            })
+            .collect(),
+    )
+}
+
+/// The median over rounds of a start-service row's throughput over pgbench's in that round.
+fn share_of_pgbench(results: &[LoadResult], scenario: Scenario, tps: &[f64]) -> Option<f64> {
+    median(
+        rounds(results, scenario, "full")
+            .iter()
+            .filter_map(|r| {
+                let base = *tps.get(usize::try_from(r.round).ok()?.checked_sub(1)?)?;
+                (base > 0.0).then(|| r.throughput / base)
+            })
+            .collect(),
+    )
+}
+
+/// How a run is named in the per-run tables.
+fn run_name(results: &[LoadResult], r: &LoadResult) -> String {
+    let several = rounds(results, r.scenario, &r.label).len() > 1;
+    let round = if several { format!(", round {}", r.round) } else { String::new() };
+    format!("{} ({}{round}, c={})", label_of(r.scenario), r.label, r.concurrency)
 }
 
 fn rate(r: Option<&LoadResult>) -> String {
@@ -105,10 +174,10 @@ fn unclean(r: &LoadResult) -> bool {
     r.cpu.iter().any(|c| c.name == OTHER_CPU && c.seconds / (r.window_s * cores as f64) > 0.15)
 }
 
-/// A verdict, marked when one of the rows it rests on was not clean.
-fn judged(met: Option<bool>, rows: &[Option<&LoadResult>]) -> String {
+/// A verdict, marked when one of the runs it rests on was not clean.
+fn judged(met: Option<bool>, rows: &[&LoadResult]) -> String {
     let mut text = verdict(met).to_owned();
-    if met.is_some() && rows.iter().flatten().any(|r| unclean(r)) {
+    if met.is_some() && rows.iter().any(|r| unclean(r)) {
         text.push_str(" (from a row with outside load: rerun to confirm)");
     }
     text
@@ -135,9 +204,11 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         .map(serde_json::from_str::<LoadResult>)
         .collect::<Result<Vec<_>, _>>()
         .context("parsing the results file")?;
-    let concurrency = find(&results, Scenario::RestGet, "full").map_or(0, |r| r.concurrency);
-    let window = find(&results, Scenario::RestGet, "full").map_or(0.0, |r| r.window_s);
-    let warmup = find(&results, Scenario::RestGet, "full").map_or(0.0, |r| r.warmup_s);
+    // The list rows run once, whatever the rounds of the compared rows.
+    let single = find(&results, Scenario::RestList, "full");
+    let concurrency = single.as_ref().map_or(0, |r| r.concurrency);
+    let window = single.as_ref().map_or(0.0, |r| r.window_s);
+    let warmup = single.as_ref().map_or(0.0, |r| r.warmup_s);
 
     let mut md = String::new();
     let _ = writeln!(md, "### {}\n", args.title);
@@ -146,7 +217,7 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
     }
     let _ = writeln!(
         md,
-        "- load: closed loop, {concurrency} requests in flight, {window:.0} s measured after {warmup:.0} s warm-up per row\n"
+        "- load: closed loop, {concurrency} requests in flight, {window:.0} s measured after {warmup:.0} s warm-up per row (rows run in rounds: that time split over the rounds)\n"
     );
 
     // 1. The main table.
@@ -166,9 +237,11 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
             "latency",
         ),
     ];
-    for (name, rest, grpc, label) in rows {
-        let rest = find(&results, rest, label);
-        let grpc = find(&results, grpc, label);
+    for (name, rest_scenario, grpc_scenario, label) in rows {
+        let rest = find(&results, rest_scenario, label);
+        let grpc = find(&results, grpc_scenario, label);
+        let (rest, grpc) = (rest.as_ref(), grpc.as_ref());
+        let throughput_ratio = paired(&results, (rest_scenario, label), (grpc_scenario, label));
         let added = match (rest, grpc) {
             (Some(r), Some(g)) => Some(r.p50_ms - g.p50_ms),
             _ => None,
@@ -182,7 +255,7 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
             rate(grpc),
             ms(grpc.map(|r| r.p50_ms)),
             ms(grpc.map(|r| r.p99_ms)),
-            percent(ratio(rest.map(|r| r.throughput), grpc.map(|r| r.throughput))),
+            percent(throughput_ratio),
             ms(added),
         );
     }
@@ -199,6 +272,7 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
     for scenario in [Scenario::RestList, Scenario::GrpcList] {
         let full = find(&results, scenario, "full");
         let none = find(&results, scenario, "none");
+        let (full, none) = (full.as_ref(), none.as_ref());
         let p99_ratio = ratio(full.map(|r| r.p99_ms), none.map(|r| r.p99_ms));
         list_ratios.push((scenario, p99_ratio));
         let _ = writeln!(
@@ -219,9 +293,10 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
     // 3. Start-service against raw SQL.
     let rest_start = find(&results, Scenario::RestStart, "full");
     let grpc_start = find(&results, Scenario::GrpcStart, "full");
+    let pgbench_rounds = args.pgbench_tps.len();
     let _ = writeln!(md, "| start-service | req/s | mean latency ms | share of raw SQL |");
     let _ = writeln!(md, "|---|--:|--:|--:|");
-    match args.pgbench_tps {
+    match median(args.pgbench_tps.clone()) {
         Some(tps) => {
             let mut note = String::new();
             if let (Some(tx), Some(updated)) = (args.pgbench_transactions, args.pgbench_updated)
@@ -233,20 +308,29 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
                 md,
                 "| pgbench: the service's conditional `UPDATE … RETURNING`, prepared, {} clients{note} | {tps:.0} | {} | 100% |",
                 args.pgbench_clients.map_or("?".to_owned(), |c| c.to_string()),
-                ms(args.pgbench_latency_ms),
+                ms(median(args.pgbench_latency_ms.clone())),
             );
         }
         None => {
             let _ = writeln!(md, "| pgbench raw SQL baseline | n/a (PostgreSQL only) | – | – |");
         }
     }
-    for (name, r) in [("gRPC StartService", grpc_start), ("REST PATCH start-service", rest_start)] {
+    for (name, scenario, r) in [
+        ("gRPC StartService", Scenario::GrpcStart, grpc_start.as_ref()),
+        ("REST PATCH start-service", Scenario::RestStart, rest_start.as_ref()),
+    ] {
         let _ = writeln!(
             md,
             "| {name}, c={concurrency} | {} | {} | {} |",
             rate(r),
             ms(r.map(|r| r.mean_ms)),
-            percent(ratio(r.map(|r| r.throughput), args.pgbench_tps)),
+            percent(share_of_pgbench(&results, scenario, &args.pgbench_tps)),
+        );
+    }
+    if pgbench_rounds > 1 {
+        let _ = writeln!(
+            md,
+            "\nIn {pgbench_rounds} rounds, each a REST, a gRPC and a pgbench run in turn: req/s and latencies are the medians of the rounds, each share the median of the rounds' shares."
         );
     }
     md.push('\n');
@@ -266,15 +350,8 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
                 .find(|s| s.name == name)
                 .map_or("–".to_owned(), |s| format!("{:.1}", kib_to_mib(s.peak_kib)))
         };
-        let _ = writeln!(
-            md,
-            "| {} ({}, c={}) | {} | {} |",
-            label_of(r.scenario),
-            r.label,
-            r.concurrency,
-            of("gateway"),
-            of("service")
-        );
+        let _ =
+            writeln!(md, "| {} | {} | {} |", run_name(&results, r), of("gateway"), of("service"));
     }
     let mib = |kib: Option<u64>| kib.map_or("–".to_owned(), |k| format!("{:.1}", kib_to_mib(k)));
     let _ = writeln!(
@@ -303,14 +380,7 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         let _ = writeln!(md, " rest of machine | machine busy (of {cores} cores) |");
         let _ = writeln!(md, "|---|--:|{}--:|--:|", "--:|".repeat(parties.len()));
         for r in &results {
-            let _ = write!(
-                md,
-                "| {} ({}, c={}) | {:.0} |",
-                label_of(r.scenario),
-                r.label,
-                r.concurrency,
-                r.throughput
-            );
+            let _ = write!(md, "| {} | {:.0} |", run_name(&results, r), r.throughput);
             for party in &parties {
                 let cell = r
                     .cpu
@@ -338,19 +408,23 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
                 md,
                 "**Warning:** something else used more than 15% of the machine during {} run(s) ({}); their numbers are not clean.\n",
                 noisy.len(),
-                noisy
-                    .iter()
-                    .map(|r| format!("{} ({})", label_of(r.scenario), r.label))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                noisy.iter().map(|r| run_name(&results, r)).collect::<Vec<_>>().join(", ")
             );
         }
     }
 
     // 6. Targets.
+    let get_rows: Vec<&LoadResult> = [Scenario::RestGet, Scenario::GrpcGet]
+        .into_iter()
+        .flat_map(|s| rounds(&results, s, "full"))
+        .collect();
     let rest_get = find(&results, Scenario::RestGet, "full");
     let grpc_get = find(&results, Scenario::GrpcGet, "full");
-    let get_ratio = ratio(rest_get.map(|r| r.throughput), grpc_get.map(|r| r.throughput));
+    let get_ratio = paired(&results, (Scenario::RestGet, "full"), (Scenario::GrpcGet, "full"));
+    let latency_rows: Vec<&LoadResult> = [Scenario::RestGet, Scenario::GrpcGet]
+        .into_iter()
+        .flat_map(|s| rounds(&results, s, "latency"))
+        .collect();
     let added_c1 = match (
         find(&results, Scenario::RestGet, "latency"),
         find(&results, Scenario::GrpcGet, "latency"),
@@ -358,7 +432,7 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         (Some(r), Some(g)) => Some(r.p50_ms - g.p50_ms),
         _ => None,
     };
-    let added_loaded = match (rest_get, grpc_get) {
+    let added_loaded = match (&rest_get, &grpc_get) {
         (Some(r), Some(g)) => Some(r.p50_ms - g.p50_ms),
         _ => None,
     };
@@ -368,20 +442,14 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         md,
         "| REST get ≥ 70% of direct gRPC get throughput | {} | {} |",
         percent(get_ratio),
-        judged(get_ratio.map(|r| r >= 0.70), &[rest_get, grpc_get])
+        judged(get_ratio.map(|r| r >= 0.70), &get_rows)
     );
     let _ = writeln!(
         md,
         "| gateway-added p50 ≤ 0.3 ms (REST p50 − gRPC p50, get, c=1) | {} ms (at c={concurrency}: {} ms) | {} |",
         ms(added_c1),
         ms(added_loaded),
-        judged(
-            added_c1.map(|a| a <= 0.3),
-            &[
-                find(&results, Scenario::RestGet, "latency"),
-                find(&results, Scenario::GrpcGet, "latency")
-            ]
-        )
+        judged(added_c1.map(|a| a <= 0.3), &latency_rows)
     );
     for (scenario, r) in &list_ratios {
         let _ = writeln!(
@@ -391,17 +459,18 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
             times(*r),
             judged(
                 r.map(|r| r <= 1.3),
-                &[find(&results, *scenario, "full"), find(&results, *scenario, "none")]
+                &[rounds(&results, *scenario, "full"), rounds(&results, *scenario, "none")]
+                    .concat()
             )
         );
     }
-    for (name, r) in [("REST", rest_start), ("gRPC", grpc_start)] {
-        let share = ratio(r.map(|r| r.throughput), args.pgbench_tps);
+    for (name, scenario) in [("REST", Scenario::RestStart), ("gRPC", Scenario::GrpcStart)] {
+        let share = share_of_pgbench(&results, scenario, &args.pgbench_tps);
         let _ = writeln!(
             md,
             "| {name} start-service ≥ 50% of the pgbench raw UPDATE | {} | {} |",
             percent(share),
-            judged(share.map(|s| s >= 0.5), &[r])
+            judged(share.map(|s| s >= 0.5), &rounds(&results, scenario, "full"))
         );
     }
     let _ = writeln!(
@@ -423,9 +492,8 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         for r in failing {
             let _ = writeln!(
                 md,
-                "- {} ({}): {} errors{}",
-                label_of(r.scenario),
-                r.label,
+                "- {}: {} errors{}",
+                run_name(&results, r),
                 r.errors,
                 if r.exhausted { ", pool ran out" } else { "" }
             );
