@@ -504,3 +504,155 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
     }
     Ok(md)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::load::Rss;
+
+    fn run(
+        scenario: Scenario,
+        label: &str,
+        round: u32,
+        throughput: f64,
+        p99_ms: f64,
+    ) -> LoadResult {
+        LoadResult {
+            scenario,
+            label: label.to_owned(),
+            round,
+            concurrency: 32,
+            window_s: 5.0,
+            warmup_s: 1.0,
+            ok: 100,
+            errors: 0,
+            error_samples: BTreeMap::new(),
+            throughput,
+            mean_ms: p99_ms / 2.0,
+            p50_ms: p99_ms / 3.0,
+            p90_ms: p99_ms / 1.5,
+            p99_ms,
+            p999_ms: p99_ms,
+            max_ms: p99_ms,
+            exhausted: false,
+            consumed: 0,
+            rss: vec![Rss {
+                name: "gateway".into(),
+                pid: 1,
+                peak_kib: 10 * 1024,
+                current_kib: 0,
+                reset: true,
+            }],
+            idle_wait_s: 0.0,
+            busy_before: 0.0,
+            cpu: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn median_of_odd_even_and_no_values() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(Vec::new()), None);
+    }
+
+    #[test]
+    fn rounds_are_combined_into_medians_and_sums() {
+        let results = vec![
+            run(Scenario::RestGet, "full", 2, 90.0, 9.0),
+            run(Scenario::RestGet, "full", 1, 100.0, 10.0),
+            run(Scenario::RestGet, "full", 3, 300.0, 30.0),
+            run(Scenario::RestGet, "latency", 1, 5.0, 1.0),
+        ];
+        let combined = find(&results, Scenario::RestGet, "full").unwrap();
+        assert_eq!(combined.throughput, 100.0);
+        assert_eq!(combined.p99_ms, 10.0);
+        assert_eq!(combined.ok, 300);
+        assert_eq!(combined.window_s, 15.0);
+        assert!(find(&results, Scenario::GrpcGet, "full").is_none());
+        let order: Vec<u32> =
+            rounds(&results, Scenario::RestGet, "full").iter().map(|r| r.round).collect();
+        assert_eq!(order, [1, 2, 3]);
+    }
+
+    #[test]
+    fn ratios_pair_the_same_round_and_take_the_median() {
+        // Round 2 ran on a slower host for both sides: paired, it does not skew the ratio;
+        // the ratio of the medians (70 / 100) would say 70%.
+        let results = vec![
+            run(Scenario::RestGet, "full", 1, 80.0, 1.0),
+            run(Scenario::GrpcGet, "full", 1, 100.0, 1.0),
+            run(Scenario::RestGet, "full", 2, 40.0, 1.0),
+            run(Scenario::GrpcGet, "full", 2, 50.0, 1.0),
+            run(Scenario::RestGet, "full", 3, 70.0, 1.0),
+            run(Scenario::GrpcGet, "full", 3, 140.0, 1.0),
+        ];
+        let ratio = paired(&results, (Scenario::RestGet, "full"), (Scenario::GrpcGet, "full"));
+        assert_eq!(ratio, Some(0.8));
+        // A round missing on one side is left out.
+        let partial = &results[..5];
+        assert_eq!(
+            paired(partial, (Scenario::RestGet, "full"), (Scenario::GrpcGet, "full")),
+            Some(0.8)
+        );
+    }
+
+    #[test]
+    fn start_service_shares_pair_each_round_with_its_pgbench_run() {
+        let results = vec![
+            run(Scenario::RestStart, "full", 1, 50.0, 1.0),
+            run(Scenario::RestStart, "full", 2, 30.0, 1.0),
+            run(Scenario::RestStart, "full", 3, 45.0, 1.0),
+        ];
+        let share = share_of_pgbench(&results, Scenario::RestStart, &[100.0, 50.0, 100.0]);
+        assert_eq!(share, Some(0.5));
+        // No pgbench (SQLite): no share.
+        assert_eq!(share_of_pgbench(&results, Scenario::RestStart, &[]), None);
+    }
+
+    #[test]
+    fn the_report_judges_the_targets_from_the_paired_rounds() {
+        let mut results = Vec::new();
+        for (round, rest, grpc) in [(1, 75.0, 100.0), (2, 36.0, 50.0), (3, 60.0, 100.0)] {
+            results.push(run(Scenario::RestGet, "full", round, rest, 5.0));
+            results.push(run(Scenario::GrpcGet, "full", round, grpc, 4.0));
+            results.push(run(Scenario::RestStart, "full", round, rest / 2.0, 5.0));
+            results.push(run(Scenario::GrpcStart, "full", round, grpc / 2.0, 4.0));
+        }
+        let dir = std::env::temp_dir().join(format!("tickets-bench-report-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("results.jsonl");
+        let lines: Vec<String> =
+            results.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+        fs::write(&file, lines.join("\n")).unwrap();
+        let args = ReportArgs {
+            results: file,
+            title: "test".into(),
+            history: 1000,
+            info: Vec::new(),
+            pgbench_tps: vec![80.0, 40.0, 80.0],
+            pgbench_latency_ms: vec![1.0, 1.0, 1.0],
+            pgbench_clients: Some(10),
+            pgbench_transactions: Some(10),
+            pgbench_updated: Some(10),
+        };
+        let md = render(&args).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        // REST/gRPC get per round: 75%, 72%, 60% → median 72%.
+        assert!(
+            md.contains("| REST get ≥ 70% of direct gRPC get throughput | 72% | **met** |"),
+            "{md}"
+        );
+        // REST start-service per round: 37.5/80, 18/40, 30/80 → 47%, 45%, 38% → 45%.
+        assert!(
+            md.contains(
+                "| REST start-service ≥ 50% of the pgbench raw UPDATE | 45% | **missed** |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| REST get (full, round 2, c=32) |"), "{md}");
+        assert!(md.contains("In 3 rounds"), "{md}");
+    }
+}
