@@ -13,6 +13,7 @@ mkdir -p "$STATE"
 
 echo "==> building (first run compiles everything; later runs take seconds)"
 cargo build --quiet --bins
+BIN=${CARGO_TARGET_DIR:-target}/debug
 
 sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 cat > "$STATE/clients.toml" <<TOML
@@ -26,18 +27,18 @@ TOML
 
 export TICKETS_DATABASE_URL="sqlite://$STATE/tickets.db?mode=rwc"
 echo "==> seeding the demo data ($TICKETS_DATABASE_URL)"
-target/debug/ticket-service seed-demo
+"$BIN/ticket-service" seed-demo
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 TICKETS_GRPC_ADDR=$GRPC_ADDR TICKETS_METRICS_ADDR=$METRICS_ADDR \
-  target/debug/ticket-service >"$STATE/ticket-service.log" 2>&1 &
+  "$BIN/ticket-service" >"$STATE/ticket-service.log" 2>&1 &
 pids+=($!)
 GATEWAY_HTTP_ADDR=$HTTP_ADDR GATEWAY_TICKET_SERVICE_URL="http://$GRPC_ADDR" \
   GATEWAY_CREDENTIALS_FILE="$STATE/clients.toml" \
-  target/debug/ticket-gateway >"$STATE/ticket-gateway.log" 2>&1 &
+  "$BIN/ticket-gateway" >"$STATE/ticket-gateway.log" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 100); do
