@@ -1,14 +1,11 @@
 //! The one table of failure kinds, shared by both sides of the gRPC boundary.
 //!
-//! The ticket service maps each domain error to an [`ErrorKind`] and sends its [`grpc_code`]; the
-//! gateway maps the code it receives back with [`ErrorKind::from_grpc_code`] and answers the
-//! [`http_status`] and problem type of that kind. Because both directions read this one table, a
-//! precondition failure cannot become FAILED_PRECONDITION on one side and a 500 on the other.
-//!
-//! [`grpc_code`]: ErrorKind::grpc_code
-//! [`http_status`]: ErrorKind::http_status
+//! The ticket service maps each domain error to an [`ErrorKind`] and sends its
+//! [`grpc_code`](ErrorKind::grpc_code); the gateway maps the code it receives back with
+//! [`ErrorKind::from_grpc_code`] and answers the HTTP problem it keeps for that kind. Because
+//! both directions read this one table, a precondition failure cannot become
+//! FAILED_PRECONDITION on one side and a 500 on the other.
 
-use http::StatusCode;
 use tonic::Code;
 
 /// A kind of failure a caller can act on differently from the others.
@@ -65,7 +62,7 @@ impl ErrorKind {
     }
 
     /// The kind a received gRPC code stands for. Total over every code, so that whatever a
-    /// server (or a proxy in between) answers, the gateway has a defined response.
+    /// server (or a proxy in between) answers, the caller has a defined response.
     #[must_use]
     pub const fn from_grpc_code(code: Code) -> Self {
         match code {
@@ -82,53 +79,30 @@ impl ErrorKind {
             }
         }
     }
+}
 
-    /// The HTTP status the gateway answers for this kind.
-    #[must_use]
-    pub const fn http_status(self) -> StatusCode {
-        match self {
-            Self::InvalidArgument => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::PermissionDenied => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict => StatusCode::CONFLICT,
-            Self::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// The RFC 9457 problem `type` of this kind.
-    #[must_use]
-    pub const fn problem_type(self) -> &'static str {
-        match self {
-            Self::InvalidArgument => "/problems/violations",
-            Self::Unauthenticated => "/problems/unauthorized",
-            Self::PermissionDenied => "/problems/forbidden",
-            Self::NotFound => "/problems/not-found",
-            Self::Conflict => "/problems/conflict",
-            Self::ResourceExhausted => "/problems/too-many-requests",
-            Self::Unavailable => "/problems/service-unavailable",
-            Self::DeadlineExceeded => "/problems/gateway-timeout",
-            Self::Internal => "/problems/internal",
-        }
-    }
-
-    /// The RFC 9457 problem `title` of this kind.
-    #[must_use]
-    pub const fn title(self) -> &'static str {
-        match self {
-            Self::InvalidArgument => "Bad request",
-            Self::Unauthenticated => "Unauthorized",
-            Self::PermissionDenied => "Forbidden",
-            Self::NotFound => "Not found",
-            Self::Conflict => "Conflict",
-            Self::ResourceExhausted => "Too many requests",
-            Self::Unavailable => "Service unavailable",
-            Self::DeadlineExceeded => "Gateway timeout",
-            Self::Internal => "Internal server error",
-        }
+/// The canonical name of a status code (`FAILED_PRECONDITION`), as both binaries spell it in
+/// metric labels and log lines.
+#[must_use]
+pub const fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
@@ -144,37 +118,16 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_is_an_error_status_with_its_own_problem_type() {
-        let mut types = std::collections::HashSet::new();
-        for kind in ErrorKind::ALL {
-            let status = kind.http_status();
-            assert!(status.is_client_error() || status.is_server_error(), "{kind:?}");
-            assert!(types.insert(kind.problem_type()), "{kind:?} shares its problem type");
-        }
-    }
-
-    #[test]
-    fn a_precondition_failure_is_a_conflict_on_both_sides() {
+    fn a_precondition_failure_travels_as_failed_precondition() {
         assert_eq!(ErrorKind::Conflict.grpc_code(), Code::FailedPrecondition);
-        assert_eq!(
-            ErrorKind::from_grpc_code(Code::FailedPrecondition).http_status(),
-            StatusCode::CONFLICT
-        );
+        assert_eq!(ErrorKind::from_grpc_code(Code::FailedPrecondition), ErrorKind::Conflict);
     }
 
     #[test]
-    fn only_availability_and_deadline_failures_are_retryable_5xx() {
-        assert_eq!(
-            ErrorKind::from_grpc_code(Code::Unavailable).http_status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(
-            ErrorKind::from_grpc_code(Code::DeadlineExceeded).http_status(),
-            StatusCode::GATEWAY_TIMEOUT
-        );
-        assert_eq!(
-            ErrorKind::from_grpc_code(Code::Unknown).http_status(),
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
+    fn code_names_are_the_canonical_upper_snake_case_ones() {
+        assert_eq!(code_name(Code::FailedPrecondition), "FAILED_PRECONDITION");
+        let names: std::collections::HashSet<_> =
+            (0..=16).map(|c| code_name(Code::from(c))).collect();
+        assert_eq!(names.len(), 17);
     }
 }

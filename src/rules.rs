@@ -1,14 +1,9 @@
 //! Input rules that both the gateway (REST) and the service (gRPC) enforce. The service is the
 //! authority; the gateway checks the same rules first so that it can report every violation of a
-//! request at once, before any call. Keeping them here keeps the two sides from drifting.
+//! request at once, before any call. Each rule is a type that can only hold a valid value
+//! ("parse, don't validate"), with the message a caller sees when a value is refused.
 
 use uuid::Uuid;
-
-/// Largest page size a caller may ask for.
-pub const LIMIT_MAX: i32 = 1000;
-
-/// Page size when the caller names none.
-pub const LIMIT_DEFAULT: i32 = 25;
 
 /// The violation message for a page size out of bounds.
 pub const LIMIT_RULE: &str = "must be an integer between 0 and 1000";
@@ -18,6 +13,70 @@ pub const OFFSET_RULE: &str = "must be an integer greater than or equal to 0";
 
 /// The violation message for an id that is not a UUID.
 pub const UUID_RULE: &str = "must be a UUID such as 497f6eca-6276-4993-bfeb-53cbbbba6f08";
+
+/// Page size: 0..=1000, 25 by default. Zero is valid and answers just the total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit(u16);
+
+impl Limit {
+    /// The largest page a caller may ask for, bounding the work one request can cause.
+    pub const MAX: u16 = 1000;
+    /// The page size when the caller names none.
+    pub const DEFAULT: Self = Self(25);
+
+    /// The page size.
+    #[must_use]
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+
+    /// The page size as the `int32` the wire carries.
+    #[must_use]
+    pub fn as_i32(self) -> i32 {
+        i32::from(self.0)
+    }
+}
+
+impl Default for Limit {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl TryFrom<i64> for Limit {
+    type Error = &'static str;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        u16::try_from(value).ok().filter(|v| *v <= Self::MAX).map(Self).ok_or(LIMIT_RULE)
+    }
+}
+
+/// Number of tickets to skip: ≥ 0, 0 by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Offset(u64);
+
+impl Offset {
+    /// The number of tickets skipped.
+    #[must_use]
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The offset as the signed integer the wire and the databases use.
+    #[must_use]
+    pub fn as_i64(self) -> i64 {
+        // Built only from a non-negative i64, so it always fits.
+        i64::try_from(self.0).unwrap_or(i64::MAX)
+    }
+}
+
+impl TryFrom<i64> for Offset {
+    type Error = &'static str;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        u64::try_from(value).map(Self).map_err(|_| OFFSET_RULE)
+    }
+}
 
 /// Parses the canonical hyphenated UUID form (36 characters, any case).
 ///
@@ -48,6 +107,57 @@ mod tests {
             "497f6eca-6276-4993-bfeb-53cbbbba6f08 ",
         ] {
             assert!(parse_uuid(input).is_err(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn limit_bounds_are_inclusive() {
+        assert_eq!(Limit::try_from(0).map(Limit::get), Ok(0));
+        assert_eq!(Limit::try_from(1000).map(Limit::get), Ok(1000));
+        assert!(Limit::try_from(1001).is_err());
+        assert!(Limit::try_from(-1).is_err());
+        assert!(Limit::try_from(i64::MAX).is_err());
+    }
+
+    #[test]
+    fn offset_must_not_be_negative() {
+        assert_eq!(Offset::try_from(0).map(Offset::get), Ok(0));
+        assert_eq!(Offset::try_from(i64::MAX).map(Offset::as_i64), Ok(i64::MAX));
+        assert!(Offset::try_from(-1).is_err());
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn a_limit_is_accepted_exactly_in_0_to_1000_and_kept(
+                value in prop_oneof![-5..=1005i64, any::<i64>()],
+            ) {
+                let limit = Limit::try_from(value);
+                prop_assert_eq!(limit.is_ok(), (0..=1000).contains(&value));
+                if let Ok(limit) = limit {
+                    prop_assert_eq!(i64::from(limit.get()), value);
+                } else {
+                    prop_assert_eq!(limit, Err(LIMIT_RULE));
+                }
+            }
+
+            #[test]
+            fn an_offset_is_accepted_exactly_when_not_negative_and_round_trips(value in any::<i64>()) {
+                let offset = Offset::try_from(value);
+                prop_assert_eq!(offset.is_ok(), value >= 0);
+                if let Ok(offset) = offset {
+                    prop_assert_eq!(offset.as_i64(), value);
+                    prop_assert_eq!(offset.get(), value.unsigned_abs());
+                } else {
+                    prop_assert_eq!(offset, Err(OFFSET_RULE));
+                }
+            }
         }
     }
 }

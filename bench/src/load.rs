@@ -29,7 +29,7 @@ use hyper::{
 };
 use serde::{Deserialize, Serialize};
 use tickets_contract::{
-    PROVIDER_ID_METADATA,
+    metadata::PROVIDER_ID,
     v2::{
         GetPendingTicketRequest, ListPendingTicketsRequest, StartServiceRequest,
         ticket_service_client::TicketServiceClient,
@@ -423,7 +423,7 @@ async fn send_grpc(
 ) -> Result<(), String> {
     fn scoped<T>(message: T, provider_id: &MetadataValue<Ascii>) -> Request<T> {
         let mut request = Request::new(message);
-        request.metadata_mut().insert(PROVIDER_ID_METADATA, provider_id.clone());
+        request.metadata_mut().insert(PROVIDER_ID, provider_id.clone());
         request
     }
     let outcome = match op {

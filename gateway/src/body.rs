@@ -1,18 +1,83 @@
-//! The PATCH body: content type, size, and the shape of the transition, with every violation
-//! named by its dotted path.
+//! The PATCH body: content type, size, and the transition, decoded into the types the OpenAPI
+//! document describes and then parsed with every violation named by its dotted path.
 
 use axum::{
     body::{Body, Bytes},
     http::{HeaderMap, StatusCode, header},
 };
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::Value;
-use tickets_contract::rules;
+use tickets_contract::{
+    rules,
+    violations::{Violation, Violations},
+};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::problem::{Problem, Violation, default_detail};
+use crate::problem::{Problem, default_detail};
 
 /// Largest PATCH body accepted.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A member of a JSON body as received: absent, present with the expected type, or present
+/// with another, so that each case can be its own violation.
+#[derive(Debug, Default)]
+enum Member<T> {
+    #[default]
+    Missing,
+    WrongType,
+    Present(T),
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Member<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        // No member of these bodies is a list; serde would fill a struct from one.
+        if value.is_array() {
+            return Ok(Self::WrongType);
+        }
+        Ok(T::deserialize(value).map_or(Self::WrongType, Self::Present))
+    }
+}
+
+impl<T> Member<T> {
+    /// The value, or a violation on `field` (`what` says what it must be).
+    fn require(self, violations: &mut Violations, field: &str, what: &str) -> Option<T> {
+        match self {
+            Self::Present(value) => Some(value),
+            Self::Missing => {
+                violations.add(field, "is required");
+                None
+            }
+            Self::WrongType => {
+                violations.add(field, what);
+                None
+            }
+        }
+    }
+}
+
+/// The body of a transition request. Members it does not know are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct TransitionRequest {
+    /// Transition this ticket to a different state.
+    #[serde(default)]
+    #[schema(value_type = StartServiceTransition, required = true)]
+    transition: Member<StartServiceTransition>,
+}
+
+/// Start service: assign the operator and move the ticket to in progress.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct StartServiceTransition {
+    /// The type of transition to apply on this ticket.
+    #[serde(default, rename = "type")]
+    #[schema(value_type = String, required = true, pattern = "^start-service$", example = "start-service")]
+    kind: Member<String>,
+    /// An enabled provider employee who is able to service a ticket (`is_operator`).
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = Uuid)]
+    operator_id: Member<String>,
+}
 
 /// The transitions a pending ticket accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,63 +110,39 @@ pub(crate) async fn read_limited(body: Body) -> Result<Bytes, Problem> {
             let status = StatusCode::PAYLOAD_TOO_LARGE;
             Problem::new(status, default_detail(status))
         } else {
-            Problem::violations(vec![Violation::new("body", "could not be read")])
+            Problem::violations(Violation::new("body", "could not be read").into())
         }
     })
 }
 
-/// Parses `{"transition": {"type": "start-service", "operator_id": "<uuid>"}}`, adding a
-/// violation for each offending field. Unknown members are ignored.
-pub(crate) fn transition(bytes: &[u8], violations: &mut Vec<Violation>) -> Option<Transition> {
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(bytes) else {
-        violations.push(Violation::new("body", "must be a JSON object"));
+/// Parses `{"transition": {"type": "start-service", "operator_id": "<uuid>"}}`, recording a
+/// violation for each offending member.
+pub(crate) fn transition(bytes: &[u8], violations: &mut Violations) -> Option<Transition> {
+    // Through a `Value` first: a body that is not a JSON object (or not JSON, or nested beyond
+    // serde_json's limit) is one violation on `body`, and a member given twice keeps its last
+    // value as JSON parsers commonly do.
+    let request = match serde_json::from_slice::<Value>(bytes) {
+        Ok(value @ Value::Object(_)) => TransitionRequest::deserialize(value).ok(),
+        _ => None,
+    };
+    let Some(TransitionRequest { transition }) = request else {
+        violations.add("body", "must be a JSON object");
         return None;
     };
-    let transition = match body.get("transition") {
-        Some(Value::Object(transition)) => transition,
+    let StartServiceTransition { kind, operator_id } =
+        transition.require(violations, "transition", "must be an object")?;
+    let start_service = match kind.require(violations, "transition.type", "must be a string") {
+        Some(kind) if kind == "start-service" => Some(()),
         Some(_) => {
-            violations.push(Violation::new("transition", "must be an object"));
-            return None;
+            violations.add("transition.type", "must be one of: start-service");
+            None
         }
-        None => {
-            violations.push(Violation::new("transition", "is required"));
-            return None;
-        }
+        None => None,
     };
-    let kind = match transition.get("type") {
-        Some(Value::String(kind)) if kind == "start-service" => Some(kind),
-        Some(Value::String(_)) => {
-            violations.push(Violation::new("transition.type", "must be one of: start-service"));
-            None
-        }
-        Some(_) => {
-            violations.push(Violation::new("transition.type", "must be a string"));
-            None
-        }
-        None => {
-            violations.push(Violation::new("transition.type", "is required"));
-            None
-        }
-    };
-    let operator_id = match transition.get("operator_id") {
-        Some(Value::String(id)) => {
-            let parsed = rules::parse_uuid(id).ok();
-            if parsed.is_none() {
-                violations.push(Violation::new("transition.operator_id", rules::UUID_RULE));
-            }
-            parsed
-        }
-        Some(_) => {
-            violations
-                .push(Violation::new("transition.operator_id", "must be a string holding a UUID"));
-            None
-        }
-        None => {
-            violations.push(Violation::new("transition.operator_id", "is required"));
-            None
-        }
-    };
-    kind.and(operator_id).map(|operator_id| Transition::StartService { operator_id })
+    let operator_id = operator_id
+        .require(violations, "transition.operator_id", "must be a string holding a UUID")
+        .and_then(|id| violations.check("transition.operator_id", rules::parse_uuid(&id)));
+    start_service.and(operator_id).map(|operator_id| Transition::StartService { operator_id })
 }
 
 #[cfg(test)]
@@ -111,7 +152,7 @@ mod tests {
     use super::*;
 
     fn fields(body: &str) -> Vec<String> {
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         assert_eq!(transition(body.as_bytes(), &mut violations), None, "{body}");
         violations.into_iter().map(|v| v.field).collect()
     }
@@ -122,7 +163,7 @@ mod tests {
         let body = format!(
             r#"{{"transition":{{"type":"start-service","operator_id":"{id}"}},"extra":1}}"#
         );
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         assert_eq!(
             transition(body.as_bytes(), &mut violations),
             Some(Transition::StartService { operator_id: Uuid::try_parse(id).unwrap() })
@@ -204,7 +245,7 @@ mod tests {
 
         /// The outcome is consistent: a transition and no violation, or violations and none.
         fn consistent(bytes: &[u8]) -> Result<(Option<Transition>, Vec<String>), TestCaseError> {
-            let mut violations = Vec::new();
+            let mut violations = Violations::new();
             let parsed = transition(bytes, &mut violations);
             prop_assert_eq!(parsed.is_some(), violations.is_empty(), "{:?}", violations);
             Ok((parsed, violations.into_iter().map(|v| v.field).collect()))

@@ -1,23 +1,26 @@
-//! The partner-facing REST gateway: the `/v2` contract of CONTRACT §2, served by calling the
-//! ticket service over gRPC, behind the security of CONTRACT §4.
+//! The partner-facing REST gateway: the `/v2` API, served by calling the ticket service over
+//! gRPC, behind OAuth2 client credentials and API keys.
 //!
-//! Request path: middleware (limits, timeout, problem safety net) → authentication and rate
-//! limit (`auth`) → a thin handler per route (`routes`) that parses with `params`/`body`, makes
-//! one call through `upstream`, and converts with `model`. Failures become problems
-//! (`problem`) through the shared code table.
+//! A request passes, in order: `middleware` (request id, span and access log, metrics, limits,
+//! the problem safety net) → the `auth::Caller` extractor (credentials, rate limit) → a thin
+//! handler in `routes` that parses with `params`/`body`, makes one call through `upstream`, and
+//! converts with `model`. Every failure becomes a `problem`. `router` assembles it all over the
+//! shared `state`; `server` runs it; `cli` reads the configuration.
 
-mod app;
 pub mod auth;
-pub mod balance;
 mod body;
 pub mod cli;
 mod metrics;
+mod middleware;
 mod model;
-mod observe;
 mod openapi;
 mod params;
 mod problem;
+mod router;
 mod routes;
-mod upstream;
+mod server;
+mod state;
+pub mod upstream;
+mod urlencoded;
 
-pub use app::{Gateway, HttpSettings};
+pub use server::{Gateway, HttpSettings};

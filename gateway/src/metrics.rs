@@ -1,26 +1,22 @@
-//! Prometheus metrics of the gateway, served in the text format at `GET /metrics`.
+//! Prometheus metrics of the gateway, in the text format at `GET /metrics`.
 //!
 //! | metric | type | labels | meaning |
 //! |---|---|---|---|
 //! | `http_server_requests_total` | counter | `route`, `method`, `status` | answered requests; `route` is the route template (`/v2/tickets/pending-tickets/{pending-ticket-id}`), `unmatched` for unknown paths |
 //! | `http_server_request_duration_seconds` | histogram | `route`, `method` | time to the response head |
-//! | `upstream_grpc_errors_total` | counter | `code` | failed calls to the ticket service by gRPC status code (deadline and connection failures included) |
+//! | `upstream_grpc_errors_total` | counter | `code` | failed calls to the ticket service by gRPC status code (`NOT_FOUND`, `UNAVAILABLE`, …; deadline and connection failures included) |
 //! | `rate_limited_requests_total` | counter | — | requests refused with 429 |
 
 use std::time::Duration;
 
-use axum::{
-    extract::State,
-    http::{StatusCode, header},
-    response::{IntoResponse, Response},
-};
+use axum::http::{Method, StatusCode};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, histogram::Histogram},
     registry::Registry,
 };
-
-use crate::app::AppState;
+use tickets_contract::errors::code_name;
+use tickets_runtime::metrics::{LATENCY_BUCKETS, Render};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -37,16 +33,12 @@ struct RouteLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabels {
-    code: String,
+    code: &'static str,
 }
-
-/// Latency buckets, 0.5 ms to 10 s.
-const BUCKETS: [f64; 14] =
-    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// Every metric of the gateway.
 #[derive(Debug)]
-pub struct GatewayMetrics {
+pub(crate) struct GatewayMetrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
@@ -61,7 +53,7 @@ impl Default for GatewayMetrics {
         registry.register("http_server_requests", "Answered HTTP requests", requests.clone());
         let duration =
             Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(|| {
-                Histogram::new(BUCKETS)
+                Histogram::new(LATENCY_BUCKETS)
             });
         registry.register(
             "http_server_request_duration_seconds",
@@ -85,8 +77,7 @@ impl Default for GatewayMetrics {
 }
 
 /// The label for an HTTP method (a fixed set, so clients cannot grow it).
-pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
-    use axum::http::Method;
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -117,26 +108,19 @@ impl GatewayMetrics {
 
     /// Records a failed call to the ticket service.
     pub(crate) fn upstream_error(&self, code: tonic::Code) {
-        self.upstream_errors.get_or_create(&CodeLabels { code: format!("{code:?}") }).inc();
+        self.upstream_errors.get_or_create(&CodeLabels { code: code_name(code) }).inc();
     }
 
     /// Records a request refused by the rate limit.
     pub(crate) fn rate_limited(&self) {
         self.rate_limited.inc();
     }
+}
 
+impl Render for GatewayMetrics {
     fn render(&self) -> Result<String, std::fmt::Error> {
         let mut text = String::new();
         encode(&mut text, &self.registry)?;
         Ok(text)
-    }
-}
-
-/// `GET /metrics`.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    match state.metrics.render() {
-        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
-            .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

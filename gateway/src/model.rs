@@ -89,7 +89,7 @@ pub(crate) struct AppliedQuery {
 impl From<ListParams> for AppliedQuery {
     fn from(params: ListParams) -> Self {
         let ListParams { limit, offset, ticket_number } = params;
-        Self { limit, offset, ticket_number }
+        Self { limit: limit.as_i32(), offset: offset.as_i64(), ticket_number }
     }
 }
 
@@ -117,27 +117,6 @@ pub(crate) struct InProgressTicketList {
     pub(crate) total: i64,
 }
 
-/// The body of a transition request (documentation only: the body is parsed field by field so
-/// that every violation can be named).
-#[derive(Debug, ToSchema)]
-#[expect(dead_code, reason = "describes the request body in the OpenAPI document")]
-pub(crate) struct TransitionRequest {
-    /// Transition this ticket to a different state.
-    transition: StartServiceTransition,
-}
-
-/// Start service: assign the operator and move the ticket to in progress.
-#[derive(Debug, ToSchema)]
-#[expect(dead_code, reason = "describes the request body in the OpenAPI document")]
-pub(crate) struct StartServiceTransition {
-    /// The type of transition to apply on this ticket.
-    #[schema(rename = "type", value_type = String, pattern = "^start-service$", example = "start-service")]
-    kind: String,
-    /// An enabled provider employee who is able to service a ticket (`is_operator`).
-    #[schema(format = Uuid)]
-    operator_id: String,
-}
-
 /// Why the service's answer could not be turned into a REST body (a service bug).
 #[derive(Debug, thiserror::Error)]
 #[error("the ticket service answered a ticket without {0}")]
@@ -146,7 +125,7 @@ pub(crate) struct Incomplete(&'static str);
 impl From<Incomplete> for crate::problem::Problem {
     fn from(error: Incomplete) -> Self {
         tracing::error!(%error, "unusable answer from the ticket service");
-        Self::of_kind(tickets_contract::errors::ErrorKind::Internal, "An internal error occurred.")
+        Self::of_kind(tickets_contract::errors::ErrorKind::Internal)
     }
 }
 

@@ -8,9 +8,11 @@ use utoipa::{
     },
 };
 
+use tickets_contract::violations::Violation;
+
 use crate::{
     auth::endpoint::{TokenError, TokenResponse},
-    problem::{Problem, Violation},
+    problem::Problem,
 };
 
 #[derive(OpenApi)]

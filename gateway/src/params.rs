@@ -1,16 +1,48 @@
-//! Query and path parameters: parsed strictly, every violation collected.
+//! Query and path parameters: decoded into the types the OpenAPI document describes, then
+//! parsed strictly into the values a handler uses, with every violation collected.
 
 use axum::extract::{Path, rejection::PathRejection};
-use tickets_contract::rules::{self, LIMIT_DEFAULT, LIMIT_MAX};
+use serde::Deserialize;
+use tickets_contract::{
+    rules::{self, Limit, Offset},
+    violations::Violations,
+};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::problem::Violation;
+use crate::urlencoded::{self, Values};
+
+/// The query string of both lists, as received.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Limits the amount of resources in result.
+    #[serde(default)]
+    #[param(value_type = Option<i32>, minimum = 0, maximum = 1000, default = 25, format = Int32)]
+    limit: Values,
+    /// Offset of resources in result.
+    #[serde(default)]
+    #[param(value_type = Option<i64>, minimum = 0, default = 0, format = Int64)]
+    offset: Values,
+    /// Filter tickets by ticket number.
+    #[serde(default)]
+    #[param(value_type = Option<i64>, format = Int64, example = 7_179_072)]
+    ticket_number: Values,
+}
+
+impl ListQuery {
+    /// Decodes a raw query string (absent: every parameter absent).
+    pub(crate) fn decode(raw: Option<&str>) -> Self {
+        // `ListQuery` has only `Values` fields, which decode from anything.
+        urlencoded::decode(raw.unwrap_or_default().as_bytes()).unwrap_or_default()
+    }
+}
 
 /// The effective paging of a list request; also what the response echoes as `query`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ListParams {
-    pub(crate) limit: i32,
-    pub(crate) offset: i64,
+    pub(crate) limit: Limit,
+    pub(crate) offset: Offset,
     pub(crate) ticket_number: Option<i64>,
 }
 
@@ -24,76 +56,78 @@ fn integer(value: &str) -> Option<i64> {
     value.parse().ok()
 }
 
-/// Parses `limit`, `offset` and `ticket_number` from a raw query string. Unknown parameters are
-/// ignored. A known parameter that is empty, not a base-10 integer, out of range, or given more
-/// than once is a violation; all of them are reported together.
-pub(crate) fn list_params(raw: Option<&str>) -> Result<ListParams, Vec<Violation>> {
-    let mut limit: Vec<String> = Vec::new();
-    let mut offset: Vec<String> = Vec::new();
-    let mut ticket_number: Vec<String> = Vec::new();
-    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match name.as_ref() {
-            "limit" => limit.push(value.into_owned()),
-            "offset" => offset.push(value.into_owned()),
-            "ticket_number" => ticket_number.push(value.into_owned()),
-            _ => {}
+/// The one value of a parameter, parsed as a strict integer and then by `rule`; a violation on
+/// `name` when it is empty, repeated, not an integer, or refused by the rule.
+fn parameter<T>(
+    violations: &mut Violations,
+    name: &str,
+    values: &Values,
+    not_integer: &'static str,
+    rule: impl FnOnce(i64) -> Result<T, &'static str>,
+) -> Option<Option<T>> {
+    let value = match values.single() {
+        Ok(value) => value,
+        Err(why) => {
+            violations.add(name, why.message());
+            return None;
         }
-    }
+    };
+    let parsed = value.map(|value| integer(value).ok_or(not_integer).and_then(rule)).transpose();
+    violations.check(name, parsed)
+}
 
-    let mut violations = Vec::new();
-    let mut single =
-        |name: &str, values: &[String], rule: &str, valid: &dyn Fn(i64) -> bool| match values {
-            [] => None,
-            [value] if value.is_empty() => {
-                violations.push(Violation::new(name, "must not be empty"));
-                None
-            }
-            [value] => match integer(value).filter(|v| valid(*v)) {
-                Some(parsed) => Some(parsed),
-                None => {
-                    violations.push(Violation::new(name, rule));
-                    None
-                }
-            },
-            _ => {
-                violations.push(Violation::new(name, "must be given at most once"));
-                None
-            }
-        };
-    let limit =
-        single("limit", &limit, rules::LIMIT_RULE, &|v| (0..=i64::from(LIMIT_MAX)).contains(&v));
-    let offset = single("offset", &offset, rules::OFFSET_RULE, &|v| v >= 0);
-    let ticket_number =
-        single("ticket_number", &ticket_number, "must be a base-10 64-bit integer", &|_| true);
+impl TryFrom<ListQuery> for ListParams {
+    type Error = Violations;
 
-    if violations.is_empty() {
-        Ok(ListParams {
-            limit: limit.and_then(|v| i32::try_from(v).ok()).unwrap_or(LIMIT_DEFAULT),
-            offset: offset.unwrap_or(0),
-            ticket_number,
+    fn try_from(query: ListQuery) -> Result<Self, Violations> {
+        let ListQuery { limit, offset, ticket_number } = query;
+        let mut violations = Violations::new();
+        let limit = parameter(&mut violations, "limit", &limit, rules::LIMIT_RULE, Limit::try_from);
+        let offset =
+            parameter(&mut violations, "offset", &offset, rules::OFFSET_RULE, Offset::try_from);
+        let ticket_number = parameter(
+            &mut violations,
+            "ticket_number",
+            &ticket_number,
+            "must be a base-10 64-bit integer",
+            Ok,
+        );
+        violations.finish(|| {
+            Some(Self {
+                limit: limit?.unwrap_or_default(),
+                offset: offset?.unwrap_or_default(),
+                ticket_number: ticket_number?,
+            })
         })
-    } else {
-        Err(violations)
     }
 }
 
-/// A ticket id from the path; a violation on the path parameter's `name` when it is not a UUID
-/// (upper case accepted).
+/// A ticket id from the path, or a violation on the path parameter's `name` when it is not a
+/// UUID (upper case accepted).
 pub(crate) fn path_id(
-    path: Result<Path<String>, PathRejection>,
+    violations: &mut Violations,
     name: &str,
-    violations: &mut Vec<Violation>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Option<Uuid> {
-    let parsed = path.ok().and_then(|Path(id)| rules::parse_uuid(&id).ok());
-    if parsed.is_none() {
-        violations.push(Violation::new(name, rules::UUID_RULE));
-    }
-    parsed
+    let parsed = path.map_err(|_| rules::UUID_RULE).and_then(|Path(id)| rules::parse_uuid(&id));
+    violations.check(name, parsed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn list_params(raw: Option<&str>) -> Result<ListParams, Violations> {
+        ListParams::try_from(ListQuery::decode(raw))
+    }
+
+    fn params(limit: u16, offset: i64, ticket_number: Option<i64>) -> ListParams {
+        ListParams {
+            limit: Limit::try_from(i64::from(limit)).unwrap(),
+            offset: Offset::try_from(offset).unwrap(),
+            ticket_number,
+        }
+    }
 
     fn fields(raw: &str) -> Vec<String> {
         list_params(Some(raw)).expect_err("violations").into_iter().map(|v| v.field).collect()
@@ -101,21 +135,18 @@ mod tests {
 
     #[test]
     fn defaults_apply_and_unknown_parameters_are_ignored() {
-        assert_eq!(list_params(None), Ok(ListParams { limit: 25, offset: 0, ticket_number: None }));
-        assert_eq!(
-            list_params(Some("foo=bar&sort=desc")),
-            Ok(ListParams { limit: 25, offset: 0, ticket_number: None })
-        );
+        assert_eq!(list_params(None), Ok(params(25, 0, None)));
+        assert_eq!(list_params(Some("foo=bar&sort=desc")), Ok(params(25, 0, None)));
     }
 
     #[test]
     fn every_given_parameter_is_applied() {
         assert_eq!(
             list_params(Some("limit=0&offset=9223372036854775807&ticket_number=-7")),
-            Ok(ListParams { limit: 0, offset: i64::MAX, ticket_number: Some(-7) })
+            Ok(params(0, i64::MAX, Some(-7)))
         );
-        assert_eq!(list_params(Some("limit=1000")).map(|p| p.limit), Ok(1000));
-        assert_eq!(list_params(Some("limit=007")).map(|p| p.limit), Ok(7));
+        assert_eq!(list_params(Some("limit=1000")).map(|p| p.limit.get()), Ok(1000));
+        assert_eq!(list_params(Some("limit=007")).map(|p| p.limit.get()), Ok(7));
     }
 
     #[test]
@@ -152,7 +183,7 @@ mod tests {
     mod properties {
         use proptest::prelude::*;
 
-        use super::super::*;
+        use super::{super::*, list_params};
 
         /// What a strict base-10 reading of `value` accepts: Rust's parser, minus its `+`.
         fn oracle(value: &str, valid: impl Fn(i64) -> bool) -> Option<i64> {
@@ -172,7 +203,7 @@ mod tests {
             #[test]
             fn any_query_string_is_answered_without_panicking(raw in any::<String>()) {
                 match list_params(Some(&raw)) {
-                    Ok(params) => prop_assert!((0..=LIMIT_MAX).contains(&params.limit) && params.offset >= 0),
+                    Ok(params) => prop_assert!(params.limit.get() <= Limit::MAX && params.offset.as_i64() >= 0),
                     Err(violations) => prop_assert!(!violations.is_empty()),
                 }
             }
@@ -196,14 +227,14 @@ mod tests {
                 match list_params(Some(&raw)) {
                     Ok(params) => {
                         prop_assert!(in_range);
-                        prop_assert_eq!(
-                            params,
-                            ListParams { limit: i32::try_from(limit).unwrap(), offset, ticket_number: Some(ticket_number) }
-                        );
+                        prop_assert_eq!(params.limit.get(), u16::try_from(limit).unwrap());
+                        prop_assert_eq!(params.offset.as_i64(), offset);
+                        prop_assert_eq!(params.ticket_number, Some(ticket_number));
                     }
                     Err(violations) => {
                         prop_assert!(!in_range);
-                        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+                        let fields: Vec<_> = violations.into_iter().map(|v| v.field).collect();
+                        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
                         prop_assert_eq!(fields.contains(&"limit"), !(0..=1000).contains(&limit));
                         prop_assert_eq!(fields.contains(&"offset"), offset < 0);
                         prop_assert!(!fields.contains(&"ticket_number"));
@@ -217,10 +248,10 @@ mod tests {
             ) {
                 let parsed = list_params(Some(&format!("limit={}", encoded(&value))));
                 let expected = oracle(&value, |v| (0..=1000).contains(&v));
-                prop_assert_eq!(parsed.clone().ok().map(|p| i64::from(p.limit)), expected);
+                prop_assert_eq!(parsed.clone().ok().map(|p| i64::from(p.limit.get())), expected);
                 if let Err(violations) = parsed {
-                    prop_assert_eq!(violations.len(), 1);
-                    prop_assert_eq!(violations[0].field.as_str(), "limit");
+                    let fields: Vec<_> = violations.into_iter().map(|v| v.field).collect();
+                    prop_assert_eq!(fields, ["limit"]);
                 }
                 let number = list_params(Some(&format!("ticket_number={}", encoded(&value))));
                 prop_assert_eq!(number.ok().and_then(|p| p.ticket_number), oracle(&value, |_| true));
@@ -229,8 +260,8 @@ mod tests {
             #[test]
             fn a_parameter_given_twice_is_one_violation(a in any::<i64>(), b in any::<i64>()) {
                 let violations = list_params(Some(&format!("offset={a}&offset={b}"))).unwrap_err();
-                prop_assert_eq!(violations.len(), 1);
-                prop_assert_eq!(violations[0].field.as_str(), "offset");
+                let fields: Vec<_> = violations.into_iter().map(|v| v.field).collect();
+                prop_assert_eq!(fields, ["offset"]);
             }
         }
     }

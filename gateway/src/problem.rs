@@ -1,8 +1,13 @@
-//! RFC 9457 problem details: the only shape an error response of the gateway takes.
+//! RFC 9457 problem details: the only shape an error response of the gateway takes, and the one
+//! place that decides how a failure looks to a partner.
 //!
-//! Statuses that stand for a failure kind of the shared table ([`ErrorKind`]) take that kind's
-//! type and title, so a gRPC code and the HTTP problem it becomes are defined in one place. The
-//! few statuses only HTTP has (405, 413, 415, ...) are listed here.
+//! - [`presentation`] is the gateway's half of the failure table: for each kind of the shared
+//!   [`ErrorKind`] table (which says what gRPC code a kind travels as), the HTTP status, problem
+//!   type, title and fixed detail it is answered with. [`Problem::from_status`] reads it for every
+//!   failed call, so a gRPC code and the HTTP problem it becomes are defined once.
+//! - The few statuses only HTTP has (405, 408, 413, 415, 431) are listed in [`type_and_title`].
+//! - [`REST_FIELDS`] renames the proto fields that violations from the service name to the REST
+//!   names of the request (`operator_id` → `transition.operator_id`).
 
 use axum::{
     body::Body,
@@ -10,7 +15,11 @@ use axum::{
     response::IntoResponse,
 };
 use serde::Serialize;
-use tickets_contract::errors::ErrorKind;
+use tickets_contract::{
+    errors::ErrorKind,
+    violations::{Violation, Violations},
+};
+use tonic::Status;
 use utoipa::ToSchema;
 
 /// The media type of every error body.
@@ -20,20 +29,98 @@ pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 const VIOLATIONS_DETAIL: &str =
     "The request violates one or more constraints. Please resolve all of them and try again.";
 
-/// One broken input rule, named by the request field's REST name (`limit`,
-/// `pending-ticket-id`, `transition.operator_id`, `body`, ...).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-pub(crate) struct Violation {
-    /// The offending field: a query or path parameter name, or a dotted path into the body.
-    pub(crate) field: String,
-    /// What the field must be.
-    pub(crate) message: String,
+/// How a kind of failure is answered over HTTP: status, problem type, title, and the fixed
+/// detail used when the failure comes from the ticket service (what the service, or anything
+/// between, put in a status message never reaches a partner).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Presentation {
+    pub(crate) status: StatusCode,
+    pub(crate) problem_type: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) detail: &'static str,
 }
 
-impl Violation {
-    /// A violation on `field`.
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+/// The gateway's half of the failure table.
+pub(crate) const fn presentation(kind: ErrorKind) -> Presentation {
+    let (status, problem_type, title, detail) = match kind {
+        ErrorKind::InvalidArgument => {
+            (StatusCode::BAD_REQUEST, "/problems/violations", "Bad request", VIOLATIONS_DETAIL)
+        }
+        ErrorKind::Unauthenticated => (
+            StatusCode::UNAUTHORIZED,
+            "/problems/unauthorized",
+            "Unauthorized",
+            "Valid credentials are required.",
+        ),
+        ErrorKind::PermissionDenied => (
+            StatusCode::FORBIDDEN,
+            "/problems/forbidden",
+            "Forbidden",
+            "You may not perform this operation.",
+        ),
+        ErrorKind::NotFound => (
+            StatusCode::NOT_FOUND,
+            "/problems/not-found",
+            "Not found",
+            "The ticket does not exist or is not in this collection.",
+        ),
+        ErrorKind::Conflict => (
+            StatusCode::CONFLICT,
+            "/problems/conflict",
+            "Conflict",
+            "The ticket is not pending: service was already started on it by another operator.",
+        ),
+        ErrorKind::ResourceExhausted => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "/problems/too-many-requests",
+            "Too many requests",
+            "Too many requests; retry later.",
+        ),
+        ErrorKind::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "/problems/service-unavailable",
+            "Service unavailable",
+            "The ticket service is temporarily unavailable; retry later.",
+        ),
+        ErrorKind::DeadlineExceeded => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "/problems/gateway-timeout",
+            "Gateway timeout",
+            "The ticket service did not answer in time.",
+        ),
+        ErrorKind::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "/problems/internal",
+            "Internal server error",
+            "An internal error occurred.",
+        ),
+    };
+    Presentation { status, problem_type, title, detail }
+}
+
+/// Where a proto field a violation names is in a REST request.
+#[derive(Clone, Copy, Debug)]
+enum RestField {
+    /// The route's path parameter (`pending-ticket-id`, `in-progress-ticket-id`).
+    PathId,
+    /// A member of the body, by its dotted path.
+    Body(&'static str),
+}
+
+/// The proto fields whose REST name differs; every other field (`limit`, `offset`,
+/// `ticket_number`) has the same name in both.
+const REST_FIELDS: [(&str, RestField); 3] = [
+    ("id", RestField::PathId),
+    ("pending_ticket_id", RestField::PathId),
+    ("operator_id", RestField::Body("transition.operator_id")),
+];
+
+/// The REST name of the proto field `field`, on a route whose path parameter is `path_id`.
+fn rest_field(field: &str, path_id: &str) -> String {
+    match REST_FIELDS.iter().find(|(proto, _)| *proto == field) {
+        Some((_, RestField::PathId)) => path_id.to_owned(),
+        Some((_, RestField::Body(path))) => (*path).to_owned(),
+        None => field.to_owned(),
     }
 }
 
@@ -73,20 +160,40 @@ impl Problem {
         }
     }
 
-    /// The problem of a failure kind.
-    pub(crate) fn of_kind(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Self::new(kind.http_status(), detail)
+    /// The problem of a failure kind, with its fixed detail.
+    pub(crate) fn of_kind(kind: ErrorKind) -> Self {
+        let shown = presentation(kind);
+        Self::new(shown.status, shown.detail)
     }
 
     /// A 400 listing every violation (at least one).
-    pub(crate) fn violations(violations: Vec<Violation>) -> Self {
-        let mut problem = Self::new(StatusCode::BAD_REQUEST, VIOLATIONS_DETAIL);
-        problem.violations = if violations.is_empty() {
-            vec![Violation::new("request", "is invalid")]
-        } else {
-            violations
-        };
+    pub(crate) fn violations(violations: Violations) -> Self {
+        let mut problem = Self::of_kind(ErrorKind::InvalidArgument);
+        problem.violations = violations.into_iter().collect();
+        if problem.violations.is_empty() {
+            problem.violations.push(Violation::new("request", "is invalid"));
+        }
         problem
+    }
+
+    /// The problem for a failed call to the ticket service, on a route whose path parameter is
+    /// `path_id` (violations are renamed to the REST fields of the request).
+    pub(crate) fn from_status(status: &Status, path_id: &str) -> Self {
+        let kind = ErrorKind::from_grpc_code(status.code());
+        match kind {
+            ErrorKind::InvalidArgument => Self::violations(
+                Violations::from_status(status).renamed(|field| rest_field(field, path_id)),
+            ),
+            ErrorKind::Internal => {
+                tracing::error!(code = ?status.code(), message = status.message(), "ticket service failed");
+                Self::of_kind(kind)
+            }
+            ErrorKind::Unavailable | ErrorKind::DeadlineExceeded => {
+                tracing::warn!(code = ?status.code(), message = status.message(), "ticket service not answering");
+                Self::of_kind(kind).with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            }
+            _ => Self::of_kind(kind),
+        }
     }
 
     /// Adds a response header (`Allow`, `Retry-After`, `WWW-Authenticate`, ...).
@@ -101,11 +208,19 @@ impl Problem {
     }
 }
 
-/// Type and title for `status`: from the shared kind table when a kind has this status, else
-/// from the HTTP-only list.
+impl From<Violations> for Problem {
+    fn from(violations: Violations) -> Self {
+        Self::violations(violations)
+    }
+}
+
+/// Type and title for `status`: from the failure table when a kind has this status, else from
+/// the HTTP-only list.
 fn type_and_title(status: StatusCode) -> (&'static str, &'static str) {
-    if let Some(kind) = ErrorKind::ALL.into_iter().find(|kind| kind.http_status() == status) {
-        return (kind.problem_type(), kind.title());
+    if let Some(shown) =
+        ErrorKind::ALL.into_iter().map(presentation).find(|shown| shown.status == status)
+    {
+        return (shown.problem_type, shown.title);
     }
     match status {
         StatusCode::METHOD_NOT_ALLOWED => ("/problems/method-not-allowed", "Method not allowed"),
@@ -118,7 +233,10 @@ fn type_and_title(status: StatusCode) -> (&'static str, &'static str) {
             ("/problems/request-header-fields-too-large", "Request header fields too large")
         }
         status if status.is_client_error() => ("/problems/client-error", "Client error"),
-        _ => (ErrorKind::Internal.problem_type(), ErrorKind::Internal.title()),
+        _ => {
+            let internal = presentation(ErrorKind::Internal);
+            (internal.problem_type, internal.title)
+        }
     }
 }
 
@@ -160,15 +278,69 @@ impl IntoResponse for Problem {
 
 #[cfg(test)]
 mod tests {
+    use tonic::Code;
+    use tonic_types::{ErrorDetails, FieldViolation, StatusExt as _};
+
     use super::*;
 
     #[test]
-    fn every_kind_status_takes_the_kinds_problem_type() {
+    fn every_kind_is_an_error_status_with_its_own_problem_type() {
+        let mut types = std::collections::HashSet::new();
         for kind in ErrorKind::ALL {
-            let problem = Problem::of_kind(kind, "x");
-            assert_eq!(problem.problem_type, kind.problem_type());
-            assert_eq!(problem.status, kind.http_status().as_u16());
+            let shown = presentation(kind);
+            assert!(shown.status.is_client_error() || shown.status.is_server_error(), "{kind:?}");
+            assert!(types.insert(shown.problem_type), "{kind:?} shares its problem type");
+            let problem = Problem::of_kind(kind);
+            assert_eq!(
+                (problem.problem_type, problem.status),
+                (shown.problem_type, shown.status.as_u16())
+            );
         }
+    }
+
+    #[test]
+    fn every_grpc_code_has_a_problem_of_its_kinds_status_and_no_leaked_message() {
+        for code in (0..=16).map(Code::from) {
+            let problem = Problem::from_status(&Status::new(code, "secret internal text"), "id");
+            let kind = ErrorKind::from_grpc_code(code);
+            assert_eq!(problem.status(), presentation(kind).status, "{code:?}");
+            assert!(!problem.detail.contains("secret"), "{code:?} leaked the status message");
+        }
+    }
+
+    #[test]
+    fn the_service_and_gateway_tables_agree_on_the_contract_statuses() {
+        // What the service sends for each kind comes back as the contract's HTTP status.
+        for (kind, status) in [
+            (ErrorKind::InvalidArgument, StatusCode::BAD_REQUEST),
+            (ErrorKind::NotFound, StatusCode::NOT_FOUND),
+            (ErrorKind::Conflict, StatusCode::CONFLICT),
+            (ErrorKind::Unauthenticated, StatusCode::UNAUTHORIZED),
+            (ErrorKind::PermissionDenied, StatusCode::FORBIDDEN),
+            (ErrorKind::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+            (ErrorKind::DeadlineExceeded, StatusCode::GATEWAY_TIMEOUT),
+            (ErrorKind::Internal, StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            let sent = Status::new(kind.grpc_code(), "");
+            assert_eq!(Problem::from_status(&sent, "id").status(), status, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn violations_are_renamed_to_rest_fields_from_the_one_table() {
+        let status = Status::with_error_details(
+            Code::InvalidArgument,
+            "bad",
+            ErrorDetails::with_bad_request(vec![
+                FieldViolation::new("pending_ticket_id", "must be a UUID"),
+                FieldViolation::new("operator_id", "must be an operator"),
+                FieldViolation::new("limit", "too big"),
+            ]),
+        );
+        let problem = Problem::from_status(&status, "pending-ticket-id");
+        let fields: Vec<_> = problem.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["pending-ticket-id", "transition.operator_id", "limit"]);
+        assert_eq!(problem.problem_type, "/problems/violations");
     }
 
     #[test]
@@ -190,7 +362,7 @@ mod tests {
 
     #[test]
     fn a_violations_problem_always_names_at_least_one_field() {
-        let problem = Problem::violations(Vec::new());
+        let problem = Problem::violations(Violations::new());
         assert_eq!((problem.status, problem.violations.len()), (400, 1));
         assert_eq!(problem.title, "Bad request");
     }

@@ -21,14 +21,10 @@ use opentelemetry_proto::tonic::{
 };
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
-use ticket_service::{
-    grpc::ServerSettings,
-    testing::{Backend, TestDb, TestService, announced_address, as_provider},
-};
-use tickets_contract::{
-    runtime::telemetry::{self, LogFormat, TelemetryConfig},
-    v2,
-};
+use ticket_service::grpc::ServerSettings;
+use tickets_contract::v2;
+use tickets_runtime::telemetry::{self, LogFormat, TelemetryConfig};
+use tickets_testing::{Backend, TestDb, TestService, announced_address, as_provider};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 /// Spans received, with the `service.name` of their resource.

@@ -12,7 +12,7 @@ use crate::{
     metrics::Metrics,
     store::{self, PoolSettings},
 };
-use tickets_contract::runtime::{shutdown_signal, telemetry::LogFormat};
+use tickets_runtime::{shutdown_signal, telemetry::LogFormat};
 
 /// The ticket service: owns the ticket store and serves `tickets.v2` over gRPC.
 #[derive(Debug, Parser)]
@@ -123,7 +123,7 @@ impl Cli {
                 tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening (HTTP /metrics)");
                 let metrics = Metrics::new(db.clone());
                 let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-                let metrics_server = tokio::spawn(crate::metrics::serve(
+                let metrics_server = tokio::spawn(tickets_runtime::metrics::serve(
                     metrics_listener,
                     metrics.clone(),
                     async move {

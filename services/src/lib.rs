@@ -10,4 +10,3 @@ pub mod domain;
 pub mod grpc;
 pub mod metrics;
 pub mod store;
-pub mod testing;

@@ -11,5 +11,5 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let (log_format, worker_threads) = (cli.log_format, cli.worker_threads);
-    tickets_contract::runtime::main("ticket-service", log_format, worker_threads, cli.run())
+    tickets_runtime::main("ticket-service", log_format, worker_threads, cli.run())
 }

@@ -8,17 +8,15 @@
 //! | `db_pool_connections` | gauge | `state` (`in_use`, `idle`) | database pool connections |
 //! | `ticket_transitions_total` | counter | `transition` | state changes made (idempotent retries excluded) |
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use anyhow::Context as _;
-use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 use sea_orm::{DatabaseConnection, DbBackend};
-use tokio::net::TcpListener;
+use tickets_runtime::metrics::{LATENCY_BUCKETS, Render};
 
 /// Labels of a finished RPC.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -43,10 +41,6 @@ struct TransitionLabels {
     transition: &'static str,
 }
 
-/// Latency buckets, 0.5 ms to 10 s.
-const BUCKETS: [f64; 14] =
-    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-
 /// Every metric of the service.
 #[derive(Debug)]
 pub struct Metrics {
@@ -70,7 +64,7 @@ impl Metrics {
             rpcs.clone(),
         );
         let rpc_duration = Family::<MethodLabels, Histogram>::new_with_constructor(
-            (|| Histogram::new(BUCKETS)) as fn() -> Histogram,
+            (|| Histogram::new(LATENCY_BUCKETS)) as fn() -> Histogram,
         );
         registry.register(
             "grpc_server_request_duration_seconds",
@@ -98,12 +92,10 @@ impl Metrics {
         self.rpcs.get_or_create(&RpcLabels { method, code }).inc();
         self.rpc_duration.get_or_create(&MethodLabels { method }).observe(elapsed.as_secs_f64());
     }
+}
 
-    /// The text exposition of every metric.
-    ///
-    /// # Errors
-    /// Never in practice (writing to a `String`).
-    pub fn render(&self) -> Result<String, std::fmt::Error> {
+impl Render for Metrics {
+    fn render(&self) -> Result<String, std::fmt::Error> {
         let (size, idle) = match self.db.get_database_backend() {
             DbBackend::Postgres => {
                 let pool = self.db.get_postgres_connection_pool();
@@ -123,28 +115,4 @@ impl Metrics {
         encode(&mut text, &self.registry)?;
         Ok(text)
     }
-}
-
-async fn metrics(State(metrics): State<Arc<Metrics>>) -> axum::response::Response {
-    match metrics.render() {
-        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
-            .into_response(),
-        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
-/// Serves `GET /metrics` on `listener` until `shutdown` resolves.
-///
-/// # Errors
-/// When the server fails.
-pub async fn serve(
-    listener: TcpListener,
-    metrics: Arc<Metrics>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let app = Router::new().route("/metrics", get(self::metrics)).with_state(metrics);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("metrics server failed")
 }

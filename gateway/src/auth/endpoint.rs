@@ -12,23 +12,37 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use base64::Engine as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Auth, credentials, single, tokens};
+use crate::urlencoded::{self, NotSingle, Values};
 
 /// A token request (form-encoded). The client may authenticate with HTTP Basic instead of
 /// `client_id` and `client_secret`.
-#[derive(Debug, ToSchema)]
-#[expect(dead_code, reason = "describes the request body in the OpenAPI document")]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub(crate) struct TokenRequest {
     /// Always `client_credentials`.
-    #[schema(pattern = "^client_credentials$", example = "client_credentials")]
-    grant_type: String,
+    #[serde(default)]
+    #[schema(value_type = String, required = true, pattern = "^client_credentials$", example = "client_credentials")]
+    grant_type: Values,
     /// The client id (unless sent with HTTP Basic).
-    client_id: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    client_id: Values,
     /// The client secret (unless sent with HTTP Basic).
-    client_secret: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    client_secret: Values,
+}
+
+/// The one value of a form parameter (an empty one included); `None` when it is repeated.
+fn form_value(values: &Values) -> Option<Option<&str>> {
+    match values.single() {
+        Ok(value) => Some(value),
+        Err(NotSingle::Empty) => Some(Some("")),
+        Err(NotSingle::Repeated) => None,
+    }
 }
 
 /// A successful token response.
@@ -120,21 +134,16 @@ pub(crate) async fn token(
     if !form_declared {
         return invalid_request("The body must be application/x-www-form-urlencoded.");
     }
-    let mut grant_type = None;
-    let mut client_id = None;
-    let mut client_secret = None;
-    for (name, value) in form_urlencoded::parse(&body) {
-        let slot = match name.as_ref() {
-            "grant_type" => &mut grant_type,
-            "client_id" => &mut client_id,
-            "client_secret" => &mut client_secret,
-            _ => continue,
-        };
-        if slot.replace(value).is_some() {
-            return invalid_request("A parameter is given more than once.");
-        }
-    }
-    match grant_type.as_deref() {
+    // `TokenRequest` has only `Values` fields, which decode from anything.
+    let form: TokenRequest = urlencoded::decode(&body).unwrap_or_default();
+    let (Some(grant_type), Some(client_id), Some(client_secret)) = (
+        form_value(&form.grant_type),
+        form_value(&form.client_id),
+        form_value(&form.client_secret),
+    ) else {
+        return invalid_request("A parameter is given more than once.");
+    };
+    match grant_type {
         None | Some("") => return invalid_request("grant_type is required."),
         Some("client_credentials") => {}
         Some(_) => {
@@ -151,13 +160,13 @@ pub(crate) async fn token(
             return invalid_request("Use one client authentication method, not two.");
         }
         Some(Ok((id, secret))) => {
-            if client_id.as_deref().is_some_and(|form_id| form_id != id) {
+            if client_id.is_some_and(|form_id| form_id != id) {
                 return invalid_request("client_id does not match the Basic credentials.");
             }
             (Cow::Owned(id), Cow::Owned(secret))
         }
         None => match (client_id, client_secret) {
-            (Some(id), Some(secret)) => (id, secret),
+            (Some(id), Some(secret)) => (Cow::Borrowed(id), Cow::Borrowed(secret)),
             _ => return invalid_client(),
         },
     };

@@ -18,6 +18,7 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
+use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
 pub use self::{credentials::CredentialsError, keys::KeyError};
@@ -41,6 +42,8 @@ pub struct Caller {
     pub client_id: Arc<str>,
     /// The provider the client acts for, from the clients file.
     pub provider_id: Uuid,
+    /// The request's id (set by the middleware), sent on with every call it makes.
+    pub request_id: Option<HeaderValue>,
 }
 
 /// Security configuration.
@@ -154,7 +157,11 @@ impl Auth {
         if !matches(api_key.as_bytes(), &client.api_key_sha256) {
             return Err(Rejection::WrongApiKey);
         }
-        Ok(Caller { client_id: client.client_id.clone(), provider_id: client.provider_id })
+        Ok(Caller {
+            client_id: client.client_id.clone(),
+            provider_id: client.provider_id,
+            request_id: None,
+        })
     }
 }
 
@@ -215,10 +222,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let auth = Arc::<Auth>::from_ref(state);
-        let caller = auth.authenticate(&parts.headers).await.map_err(|rejection| {
+        let mut caller = auth.authenticate(&parts.headers).await.map_err(|rejection| {
             tracing::info!(reason = ?rejection, "request not authenticated");
             rejection.into_response()
         })?;
+        caller.request_id = parts.extensions.get::<RequestId>().map(|id| id.header_value().clone());
         if let Some(Err(retry_after)) = auth.rate_limit.as_ref().map(|l| l.check(&caller.client_id))
         {
             tracing::info!(client_id = %caller.client_id, "rate limited");

@@ -4,26 +4,18 @@ use axum::{
     Json,
     extract::{Path, RawQuery, State, rejection::PathRejection},
 };
-use tickets_contract::v2;
+use tickets_contract::{v2, violations::Violations};
 
 use crate::{
-    app::AppState,
     auth::Caller,
     model::{InProgressTicket, InProgressTicketList},
-    params::{list_params, path_id},
+    params::{ListParams, ListQuery, path_id},
     problem::Problem,
-    upstream::problem,
+    state::AppState,
 };
 
 /// The path parameter's name, which is also the field of its violations.
 const ID: &str = "in-progress-ticket-id";
-
-fn rename(field: &str) -> String {
-    match field {
-        "id" => ID.to_owned(),
-        other => other.to_owned(),
-    }
-}
 
 /// Retrieve in-progress tickets.
 ///
@@ -33,7 +25,7 @@ fn rename(field: &str) -> String {
     path = "/v2/tickets/in-progress-tickets",
     tag = super::IN_PROGRESS_TAG,
     operation_id = "listInProgressTickets",
-    params(super::ListQueryDoc),
+    params(ListQuery),
     responses(
         (status = 200, description = "Successful response.", body = InProgressTicketList),
         (status = 400, description = "A query parameter is invalid.", body = Problem, content_type = "application/problem+json"),
@@ -44,22 +36,18 @@ fn rename(field: &str) -> String {
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    RawQuery(raw): RawQuery,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<InProgressTicketList>, Problem> {
-    let params = list_params(raw.as_deref()).map_err(Problem::violations)?;
+    let params = ListParams::try_from(ListQuery::decode(query.as_deref()))?;
     let request = v2::ListInProgressTicketsRequest {
-        limit: Some(params.limit),
-        offset: Some(params.offset),
+        limit: Some(params.limit.as_i32()),
+        offset: Some(params.offset.as_i64()),
         ticket_number: params.ticket_number,
     };
-    let page =
-        state
-            .upstream
-            .call(caller.provider_id, request, |mut c, r| async move {
-                c.list_in_progress_tickets(r).await
-            })
-            .await
-            .map_err(|status| problem(&status, rename))?;
+    let page = super::call(&state, &caller, ID, request, |mut c, r| async move {
+        c.list_in_progress_tickets(r).await
+    })
+    .await?;
     let result =
         page.result.into_iter().map(InProgressTicket::try_from).collect::<Result<_, _>>()?;
     Ok(Json(InProgressTicketList { query: params.into(), result, total: page.total }))
@@ -85,16 +73,12 @@ pub(crate) async fn get(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<InProgressTicket>, Problem> {
-    let mut violations = Vec::new();
-    let id = path_id(path, ID, &mut violations).ok_or_else(|| Problem::violations(violations))?;
+    let mut violations = Violations::new();
+    let id = path_id(&mut violations, ID, path).ok_or(violations)?;
     let request = v2::GetInProgressTicketRequest { id: id.hyphenated().to_string() };
-    let ticket =
-        state
-            .upstream
-            .call(caller.provider_id, request, |mut c, r| async move {
-                c.get_in_progress_ticket(r).await
-            })
-            .await
-            .map_err(|status| problem(&status, rename))?;
+    let ticket = super::call(&state, &caller, ID, request, |mut c, r| async move {
+        c.get_in_progress_ticket(r).await
+    })
+    .await?;
     Ok(Json(ticket.try_into().map_err(Problem::from)?))
 }

@@ -1,28 +1,39 @@
-//! The `/v2` routes, one module per resource, plus the operational endpoints.
+//! The routes, one module per resource, plus the operational endpoints. Handlers are thin:
+//! parse (every violation at once) → one call to the ticket service → convert.
 
 pub(crate) mod in_progress;
 pub(crate) mod ops;
 pub(crate) mod pending;
 
-use utoipa::IntoParams;
+use std::future::Future;
 
-/// The query parameters of both lists (documentation; parsing is `params::list_params`).
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[expect(dead_code, reason = "describes the list parameters in the OpenAPI document")]
-pub(crate) struct ListQueryDoc {
-    /// Limits the amount of resources in result.
-    #[param(minimum = 0, maximum = 1000, default = 25, format = Int32)]
-    limit: Option<i32>,
-    /// Offset of resources in result.
-    #[param(minimum = 0, default = 0, format = Int64)]
-    offset: Option<i64>,
-    /// Filter tickets by ticket number.
-    #[param(format = Int64, example = 7_179_072)]
-    ticket_number: Option<i64>,
-}
+use tickets_contract::v2::ticket_service_client::TicketServiceClient;
+use tonic::{Request, transport::Channel};
+
+use crate::{auth::Caller, problem::Problem, state::AppState};
 
 /// The OpenAPI tag of the pending-ticket operations.
 pub(crate) const PENDING_TAG: &str = "Pending tickets";
 /// The OpenAPI tag of the in-progress-ticket operations.
 pub(crate) const IN_PROGRESS_TAG: &str = "In-progress tickets";
+
+/// One call to the ticket service for `caller`, its failure answered as the problem a partner
+/// sees on a route whose path parameter is `path_id`.
+async fn call<T, R, F, Fut>(
+    state: &AppState,
+    caller: &Caller,
+    path_id: &str,
+    message: T,
+    rpc: F,
+) -> Result<R, Problem>
+where
+    T: Clone,
+    F: Fn(TicketServiceClient<Channel>, Request<T>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    state
+        .upstream
+        .call(caller, message, rpc)
+        .await
+        .map_err(|status| Problem::from_status(&status, path_id))
+}

@@ -1,6 +1,5 @@
-//! Operational endpoints: liveness, readiness, and the OpenAPI document. No credentials.
-
-use std::sync::atomic::Ordering;
+//! Operational endpoints: liveness, readiness, metrics and the OpenAPI document. No
+//! credentials.
 
 use axum::{
     extract::State,
@@ -9,7 +8,9 @@ use axum::{
 };
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
-use crate::{app::AppState, problem::Problem};
+use tickets_runtime::metrics::Render as _;
+
+use crate::{problem::Problem, state::AppState};
 
 /// `GET /healthz`: the process is alive.
 pub(crate) async fn healthz() -> &'static str {
@@ -19,7 +20,7 @@ pub(crate) async fn healthz() -> &'static str {
 /// `GET /readyz`: 200 only while the ticket service reports SERVING and the gateway is not
 /// shutting down; 503 otherwise.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    if state.shutting_down.load(Ordering::SeqCst) {
+    if state.is_shutting_down() {
         return not_ready("The gateway is shutting down.");
     }
     let mut health = state.health.clone();
@@ -45,4 +46,13 @@ pub(crate) async fn openapi(State(state): State<AppState>) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    match state.metrics.render() {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }

@@ -7,28 +7,19 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use tickets_contract::v2;
+use tickets_contract::{v2, violations::Violations};
 
 use crate::{
-    app::AppState,
     auth::Caller,
-    body::{self, Transition},
-    model::{PendingTicket, PendingTicketList, TransitionRequest},
-    params::{list_params, path_id},
+    body::{self, Transition, TransitionRequest},
+    model::{PendingTicket, PendingTicketList},
+    params::{ListParams, ListQuery, path_id},
     problem::Problem,
-    upstream::problem,
+    state::AppState,
 };
 
 /// The path parameter's name, which is also the field of its violations.
 const ID: &str = "pending-ticket-id";
-
-fn rename(field: &str) -> String {
-    match field {
-        "id" | "pending_ticket_id" => ID.to_owned(),
-        "operator_id" => "transition.operator_id".to_owned(),
-        other => other.to_owned(),
-    }
-}
 
 /// Retrieve pending tickets.
 ///
@@ -38,7 +29,7 @@ fn rename(field: &str) -> String {
     path = "/v2/tickets/pending-tickets",
     tag = super::PENDING_TAG,
     operation_id = "listPendingTickets",
-    params(super::ListQueryDoc),
+    params(ListQuery),
     responses(
         (status = 200, description = "Successful response.", body = PendingTicketList),
         (status = 400, description = "A query parameter is invalid.", body = Problem, content_type = "application/problem+json"),
@@ -49,23 +40,18 @@ fn rename(field: &str) -> String {
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    RawQuery(raw): RawQuery,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<PendingTicketList>, Problem> {
-    let params = list_params(raw.as_deref()).map_err(Problem::violations)?;
+    let params = ListParams::try_from(ListQuery::decode(query.as_deref()))?;
     let request = v2::ListPendingTicketsRequest {
-        limit: Some(params.limit),
-        offset: Some(params.offset),
+        limit: Some(params.limit.as_i32()),
+        offset: Some(params.offset.as_i64()),
         ticket_number: params.ticket_number,
     };
-    let page = state
-        .upstream
-        .call(
-            caller.provider_id,
-            request,
-            |mut c, r| async move { c.list_pending_tickets(r).await },
-        )
-        .await
-        .map_err(|status| problem(&status, rename))?;
+    let page = super::call(&state, &caller, ID, request, |mut c, r| async move {
+        c.list_pending_tickets(r).await
+    })
+    .await?;
     let result = page.result.into_iter().map(PendingTicket::try_from).collect::<Result<_, _>>()?;
     Ok(Json(PendingTicketList { query: params.into(), result, total: page.total }))
 }
@@ -90,14 +76,13 @@ pub(crate) async fn get(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PendingTicket>, Problem> {
-    let mut violations = Vec::new();
-    let id = path_id(path, ID, &mut violations).ok_or_else(|| Problem::violations(violations))?;
+    let mut violations = Violations::new();
+    let id = path_id(&mut violations, ID, path).ok_or(violations)?;
     let request = v2::GetPendingTicketRequest { id: id.hyphenated().to_string() };
-    let ticket = state
-        .upstream
-        .call(caller.provider_id, request, |mut c, r| async move { c.get_pending_ticket(r).await })
-        .await
-        .map_err(|status| problem(&status, rename))?;
+    let ticket = super::call(&state, &caller, ID, request, |mut c, r| async move {
+        c.get_pending_ticket(r).await
+    })
+    .await?;
     Ok(Json(ticket.try_into().map_err(Problem::from)?))
 }
 
@@ -133,21 +118,25 @@ pub(crate) async fn transition(
 ) -> Result<Response, Problem> {
     body::require_json(&headers)?;
     let bytes = body::read_limited(request_body).await?;
-    let mut violations = Vec::new();
-    let id = path_id(path, ID, &mut violations);
+    let mut violations = Violations::new();
+    let id = path_id(&mut violations, ID, path);
     let transition = body::transition(&bytes, &mut violations);
     let (Some(id), Some(Transition::StartService { operator_id })) = (id, transition) else {
-        return Err(Problem::violations(violations));
+        return Err(violations.into());
     };
     let request = v2::StartServiceRequest {
         pending_ticket_id: id.hyphenated().to_string(),
         operator_id: operator_id.hyphenated().to_string(),
     };
-    let ticket = state
-        .upstream
-        .call(caller.provider_id, request, |mut c, r| async move { c.start_service(r).await })
-        .await
-        .map_err(|status| problem(&status, rename))?;
+    let ticket =
+        super::call(
+            &state,
+            &caller,
+            ID,
+            request,
+            |mut c, r| async move { c.start_service(r).await },
+        )
+        .await?;
     let location = format!("/v2/tickets/in-progress-tickets/{}", ticket.id);
     let location = HeaderValue::try_from(location).map_err(|_| {
         Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "An internal error occurred.")

@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use ticket_gateway::balance::BalanceSettings;
-use ticket_service::{
-    grpc::ServerSettings,
-    testing::{Backend, TestDb, TestService},
-};
+use ticket_gateway::upstream::balance::BalanceSettings;
+use ticket_service::grpc::ServerSettings;
+use tickets_testing::{Backend, TestDb, TestService};
 
 use crate::helpers::{Options, TcpProxy, TestGateway};
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ticket_service::testing::Backend;
+use tickets_testing::Backend;
 use tokio::{io::AsyncWriteExt as _, net::TcpListener};
 
 use crate::helpers::{Options, TestGateway, problem};

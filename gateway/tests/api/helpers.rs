@@ -8,17 +8,14 @@ use sha2::{Digest as _, Sha256};
 use ticket_gateway::{
     Gateway, HttpSettings,
     auth::{Auth, AuthSettings},
-    balance::BalanceSettings,
-    cli::ServiceChannel,
+    upstream::{balance::BalanceSettings, channel::ServiceChannel},
 };
-use ticket_service::{
-    grpc::ServerSettings,
-    testing::{Backend, TestDb, TestService, as_provider},
-};
+use ticket_service::grpc::ServerSettings;
 use tickets_contract::v2::{
     self, employee_service_client::EmployeeServiceClient,
     ticket_service_client::TicketServiceClient,
 };
+use tickets_testing::{Backend, TestDb, TestService, as_provider};
 use tokio::{net::TcpListener, sync::oneshot};
 use uuid::Uuid;
 
@@ -84,7 +81,7 @@ pub(crate) struct Options {
     /// Point the gateway at this address instead of the test service.
     pub(crate) upstream: Option<String>,
     /// Balance over whatever this resolves to instead.
-    pub(crate) balanced: Option<ticket_gateway::balance::Resolve>,
+    pub(crate) balanced: Option<ticket_gateway::upstream::balance::Resolve>,
     pub(crate) balance: BalanceSettings,
 }
 
@@ -107,7 +104,7 @@ impl Options {
     /// Balanced over exactly `addresses` (a resolver that always answers them), re-resolved and
     /// probed every 200 ms so that tests see instances leave and return quickly.
     pub(crate) fn balanced_over(addresses: Vec<std::net::SocketAddr>) -> Self {
-        let resolve: ticket_gateway::balance::Resolve = std::sync::Arc::new(move || {
+        let resolve: ticket_gateway::upstream::balance::Resolve = std::sync::Arc::new(move || {
             let addresses = addresses.clone();
             Box::pin(async move { Ok(addresses) })
         });
@@ -358,14 +355,14 @@ macro_rules! e2e_test {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sqlite() {
-                if let Some(gw) = $crate::helpers::TestGateway::start(ticket_service::testing::Backend::Sqlite).await {
+                if let Some(gw) = $crate::helpers::TestGateway::start(tickets_testing::Backend::Sqlite).await {
                     run(gw).await;
                 }
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
-                if let Some(gw) = $crate::helpers::TestGateway::start(ticket_service::testing::Backend::Postgres).await {
+                if let Some(gw) = $crate::helpers::TestGateway::start(tickets_testing::Backend::Postgres).await {
                     run(gw).await;
                 }
             }

@@ -5,10 +5,8 @@ use std::{process::Stdio, time::Duration};
 
 use base64::Engine as _;
 use serde_json::Value;
-use ticket_service::{
-    grpc::ServerSettings,
-    testing::{Backend, TestDb, TestService, announced_address},
-};
+use ticket_service::grpc::ServerSettings;
+use tickets_testing::{Backend, TestDb, TestService, announced_address};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::helpers::{credentials_toml, p256_pem};

@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod architecture;
+
 mod balancing;
 mod failures;
 mod isolation;

@@ -6,7 +6,7 @@ use std::{collections::BTreeSet, path::Path, process::Command};
 
 use clap::CommandFactory as _;
 use serde_json::Value;
-use ticket_service::testing::Backend;
+use tickets_testing::Backend;
 
 use crate::helpers::TestGateway;
 

@@ -1,6 +1,6 @@
 //! The Prometheus endpoints of both servers count known traffic exactly.
 
-use ticket_service::testing::Backend;
+use tickets_testing::Backend;
 
 use crate::helpers::{Options, TestGateway, start_service};
 
@@ -60,7 +60,7 @@ async fn both_servers_count_known_traffic() {
         Some(2.0)
     );
     assert_eq!(sample(&gateway, requests, &[("route", "unmatched"), ("status", "404")]), Some(1.0));
-    assert_eq!(sample(&gateway, "upstream_grpc_errors_total", &[("code", "NotFound")]), Some(1.0));
+    assert_eq!(sample(&gateway, "upstream_grpc_errors_total", &[("code", "NOT_FOUND")]), Some(1.0));
     assert_eq!(
         sample(
             &gateway,

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use ticket_service::testing::Backend;
+use tickets_testing::Backend;
 
 use crate::helpers::TestGateway;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use ticket_service::testing::Backend;
+use tickets_testing::Backend;
 
 use crate::helpers::{Options, TestGateway, p256_pem, problem};
 

@@ -4,10 +4,8 @@
 use std::{process::Stdio, time::Duration};
 
 use serde_json::Value;
-use ticket_service::{
-    grpc::ServerSettings,
-    testing::{Backend, TestDb, TestService, announced_address},
-};
+use ticket_service::grpc::ServerSettings;
+use tickets_testing::{Backend, TestDb, TestService, announced_address};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
     net::{TcpListener, TcpStream},

@@ -1,55 +1,13 @@
 //! The one error type of the ticket service's core.
 
-/// One broken input rule, named by the request field it concerns.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// The request field, by its proto name (`id`, `operator_id`, `limit`, ...).
-    pub field: String,
-    /// What the field must be, in words a caller can act on.
-    pub message: String,
-}
-
-/// Collects every violation of a request, so a caller learns all of them at once.
-#[derive(Debug, Default)]
-pub struct Violations(Vec<Violation>);
-
-impl Violations {
-    /// An empty collection.
-    #[must_use]
-    pub const fn new() -> Self {
-        Self(Vec::new())
-    }
-
-    /// Records a violation on `field`.
-    pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(Violation { field: field.to_owned(), message: message.into() });
-    }
-
-    /// Keeps the value of a parse, or records its error on `field`.
-    pub fn check<T, E: Into<String>>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
-        parsed.map_err(|message| self.add(field, message)).ok()
-    }
-
-    /// `Ok(value)` when nothing was recorded, else the invalid-argument error.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] with every recorded violation.
-    pub fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, Error> {
-        if self.0.is_empty() {
-            // With no violation recorded every `check` succeeded, so the value is complete.
-            value().ok_or_else(|| Error::Internal("a checked value was missing".into()))
-        } else {
-            Err(Error::InvalidArgument(self.0))
-        }
-    }
-}
+use tickets_contract::violations::{Violation, Violations};
 
 /// Why a ticket-service operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The request breaks input rules; every violation is listed.
+    /// The request breaks input rules; every violation is listed, named by proto field.
     #[error("invalid argument: {0:?}")]
-    InvalidArgument(Vec<Violation>),
+    InvalidArgument(Violations),
     /// The named thing does not exist for this provider.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -68,6 +26,12 @@ impl Error {
     /// A single violation on `field`.
     #[must_use]
     pub fn violation(field: &str, message: impl Into<String>) -> Self {
-        Self::InvalidArgument(vec![Violation { field: field.to_owned(), message: message.into() }])
+        Self::InvalidArgument(Violation::new(field, message).into())
+    }
+}
+
+impl From<Violations> for Error {
+    fn from(violations: Violations) -> Self {
+        Self::InvalidArgument(violations)
     }
 }

@@ -10,7 +10,7 @@ mod ticket;
 mod vin;
 
 pub use employee::{EmailAddress, Employee, EmployeeRole, PersonName};
-pub use error::{Error, Violation, Violations};
+pub use error::Error;
 pub use ids::{CustomerId, EmployeeId, ProviderId, TicketId, parse_uuid};
 pub use paging::{Limit, ListQuery, Offset, Page};
 pub use ticket::{InProgressTicket, NewTicket, PendingTicket, TicketState};

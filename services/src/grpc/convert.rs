@@ -8,9 +8,9 @@ use tickets_contract::v2;
 
 use crate::domain::{
     CustomerId, EmailAddress, Employee, EmployeeId, EmployeeRole, Error, InProgressTicket, Limit,
-    ListQuery, NewTicket, Offset, PendingTicket, PersonName, ProviderId, TicketId, Vin, Violations,
-    parse_uuid,
+    ListQuery, NewTicket, Offset, PendingTicket, PersonName, ProviderId, TicketId, Vin, parse_uuid,
 };
+use tickets_contract::violations::Violations;
 
 fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -35,7 +35,7 @@ fn list_query(
         Some(value) => violations.check("offset", Offset::try_from(value)),
         None => Some(Offset::default()),
     };
-    violations.finish(|| Some(ListQuery { limit: limit?, offset: offset?, ticket_number }))
+    Ok(violations.finish(|| Some(ListQuery { limit: limit?, offset: offset?, ticket_number }))?)
 }
 
 impl TryFrom<v2::ListPendingTicketsRequest> for ListQuery {
@@ -95,7 +95,7 @@ impl TryFrom<v2::StartServiceRequest> for StartService {
         let ticket =
             violations.check("pending_ticket_id", TicketId::try_from(pending_ticket_id.as_str()));
         let operator = violations.check("operator_id", EmployeeId::try_from(operator_id.as_str()));
-        violations.finish(|| Some(Self { ticket: ticket?, operator: operator? }))
+        Ok(violations.finish(|| Some(Self { ticket: ticket?, operator: operator? }))?)
     }
 }
 
@@ -116,7 +116,7 @@ pub(crate) fn new_ticket(
         Some(id) => violations.check("connection_id", parse_uuid(&id)).map(Some),
         None => Some(None),
     };
-    violations.finish(|| {
+    let new = violations.finish(|| {
         Some(NewTicket {
             provider_id: provider,
             customer_id: customer_id?,
@@ -124,7 +124,8 @@ pub(crate) fn new_ticket(
             vin: vin?,
             connection_id: connection_id?,
         })
-    })
+    })?;
+    Ok(new)
 }
 
 fn role(role: i32) -> Result<EmployeeRole, &'static str> {
@@ -159,7 +160,7 @@ pub(crate) fn employee(
     let family_name = violations.check("family_name", PersonName::try_from(family_name));
     let username = violations.check("username", EmailAddress::try_from(username));
     let role = violations.check("role", role(role_value));
-    violations.finish(|| {
+    let employee = violations.finish(|| {
         Some(Employee {
             id: id?,
             provider_id: provider,
@@ -170,7 +171,8 @@ pub(crate) fn employee(
             is_operator,
             enabled,
         })
-    })
+    })?;
+    Ok(employee)
 }
 
 impl From<PendingTicket> for v2::PendingTicket {

@@ -12,16 +12,22 @@ mod tickets;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use http::HeaderName;
 use sea_orm::DatabaseConnection;
-use tickets_contract::runtime::{propagation, telemetry};
 use tickets_contract::{
     FILE_DESCRIPTOR_SET,
+    metadata::REQUEST_ID,
     v2::{
         employee_service_server::EmployeeServiceServer, ticket_service_server::TicketServiceServer,
     },
 };
 use tokio::net::TcpListener;
 use tonic::{service::interceptor::InterceptedService, transport::server::TcpIncoming};
+use tower::ServiceBuilder;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
 
 pub use health::Health;
 
@@ -32,28 +38,6 @@ use crate::metrics::Metrics;
 pub(crate) struct Service {
     db: DatabaseConnection,
     metrics: Arc<Metrics>,
-}
-
-/// The header a caller's request id travels in.
-pub(crate) const REQUEST_ID: &str = "x-request-id";
-
-/// The span of one RPC: named `package.Service/Method`, a child of the caller's span when the
-/// call carries `traceparent`, and holding the caller's request id.
-fn rpc_span(request: &http::Request<()>) -> tracing::Span {
-    let path = request.uri().path().trim_start_matches('/');
-    let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !telemetry::tracing_enabled() {
-        return tracing::info_span!("rpc", request_id = %request_id);
-    }
-    let span = tracing::info_span!(
-        "rpc",
-        otel.name = %path,
-        otel.kind = "server",
-        rpc.system = "grpc",
-        request_id = %request_id,
-    );
-    propagation::continue_trace(&span, request.headers());
-    span
 }
 
 /// Limits and timings of the server.
@@ -127,9 +111,25 @@ pub async fn serve(
         }
     };
 
+    // Outermost first: a request id for calls that come without one (the gateway always sends
+    // one), the span, the id echoed on the answer, then metrics and the access-log line.
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(
+            // The span only: the call's outcome is logged once by `observe`, which sees its
+            // method and status together.
+            TraceLayer::new_for_grpc()
+                .make_span_with(observe::RpcSpan)
+                .on_request(())
+                .on_response(())
+                .on_eos(())
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(observe::ObserveLayer { metrics });
     let server = tonic::transport::Server::builder()
-        .trace_fn(rpc_span)
-        .layer(observe::ObserveLayer { metrics })
+        .layer(layers)
         .tcp_nodelay(true)
         .http2_max_header_list_size(16 * 1024)
         .max_concurrent_streams(1024)

@@ -1,6 +1,13 @@
-//! Per-RPC metrics and trace context for every call the server answers, health and reflection
-//! included: a tower layer under tonic that times the call and reads its final `grpc-status`
-//! (from the headers of a trailers-only response, else from the trailers).
+//! What operators see of every call the server answers, health and reflection included: its
+//! span (made for tower-http's `TraceLayer`, continuing the caller's `traceparent` and holding
+//! its `x-request-id`), and its metrics and access-log line.
+//!
+//! The metrics and the log line come from a small layer of our own ([`ObserveLayer`]), because
+//! they need the call's method together with its final status: the status of a gRPC call is in
+//! the response headers of a trailers-only answer, else in the trailers after the last message,
+//! or missing when the client goes away first. tower-http's trace callbacks see the response or
+//! the trailers, but never the request with them, and nothing when a call is dropped; and it has
+//! no metrics layer.
 
 use std::{
     future::Future,
@@ -10,10 +17,37 @@ use std::{
 };
 
 use http_body::{Body, Frame, SizeHint};
+use tickets_contract::{errors::code_name, metadata::REQUEST_ID};
+use tickets_runtime::{propagation, telemetry};
 use tokio::time::Instant;
 use tonic::Code;
+use tower_http::trace::MakeSpan;
 
 use crate::metrics::Metrics;
+
+/// The span of one RPC: named `package.Service/Method`, a child of the caller's span when the
+/// call carries `traceparent`, and holding the caller's request id.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RpcSpan;
+
+impl<B> MakeSpan<B> for RpcSpan {
+    fn make_span(&mut self, request: &http::Request<B>) -> tracing::Span {
+        let request_id =
+            request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !telemetry::tracing_enabled() {
+            return tracing::info_span!("rpc", request_id = %request_id);
+        }
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = %request.uri().path().trim_start_matches('/'),
+            otel.kind = "server",
+            rpc.system = "grpc",
+            request_id = %request_id,
+        );
+        propagation::continue_trace(&span, request.headers());
+        span
+    }
+}
 
 /// The RPC paths reported by name; anything else is `unknown`, so a client cannot grow the
 /// label set by calling made-up paths.
@@ -34,29 +68,6 @@ const KNOWN: [&str; 11] = [
 fn method_label(path: &str) -> &'static str {
     let path = path.trim_start_matches('/');
     KNOWN.into_iter().find(|known| *known == path).unwrap_or("unknown")
-}
-
-/// The canonical name of a status code, as a label value.
-const fn code_label(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 fn grpc_status(headers: &http::HeaderMap) -> Option<Code> {
@@ -80,7 +91,7 @@ impl Recorder {
         if !self.done {
             self.done = true;
             let elapsed = self.started.elapsed();
-            let code = code_label(code);
+            let code = code_name(code);
             self.metrics.rpc_finished(self.method, code, elapsed);
             tracing::info!(
                 parent: &self.span,

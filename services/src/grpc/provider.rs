@@ -1,6 +1,6 @@
 //! The caller's provider, from the `x-provider-id` metadata.
 
-use tickets_contract::PROVIDER_ID_METADATA;
+use tickets_contract::metadata::PROVIDER_ID;
 use tonic::{Request, Status};
 
 use crate::domain::ProviderId;
@@ -12,7 +12,7 @@ use crate::domain::ProviderId;
 /// # Errors
 /// UNAUTHENTICATED when the metadata is missing, repeated or not a UUID.
 pub(crate) fn require_provider(mut request: Request<()>) -> Result<Request<()>, Status> {
-    let mut values = request.metadata().get_all(PROVIDER_ID_METADATA).iter();
+    let mut values = request.metadata().get_all(PROVIDER_ID).iter();
     let provider = match (values.next(), values.next()) {
         (Some(value), None) => value
             .to_str()

@@ -3,7 +3,6 @@
 
 use tickets_contract::errors::ErrorKind;
 use tonic::Status;
-use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::domain::Error;
 
@@ -23,17 +22,7 @@ impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let code = kind(&error).grpc_code();
         match error {
-            Error::InvalidArgument(violations) => {
-                let violations: Vec<FieldViolation> = violations
-                    .into_iter()
-                    .map(|v| FieldViolation::new(v.field, v.message))
-                    .collect();
-                Self::with_error_details(
-                    code,
-                    "the request violates one or more constraints",
-                    ErrorDetails::with_bad_request(violations),
-                )
-            }
+            Error::InvalidArgument(violations) => violations.into_status(),
             Error::NotFound(what) => Self::new(code, format!("{what} not found")),
             Error::Conflict(why) => Self::new(code, why),
             Error::Unavailable(detail) => {
@@ -50,22 +39,20 @@ impl From<Error> for Status {
 
 #[cfg(test)]
 mod tests {
+    use tickets_contract::violations::Violations;
     use tonic::Code;
 
     use super::*;
-    use crate::domain::Violation;
 
     #[test]
     fn violations_travel_as_bad_request_details() {
-        let status = Status::from(Error::InvalidArgument(vec![
-            Violation { field: "id".into(), message: "bad".into() },
-            Violation { field: "vin".into(), message: "worse".into() },
-        ]));
+        let mut violations = Violations::new();
+        violations.add("id", "bad");
+        violations.add("vin", "worse");
+        let status = Status::from(Error::InvalidArgument(violations));
         assert_eq!(status.code(), Code::InvalidArgument);
-        let fields: Vec<_> = status
-            .get_details_bad_request()
-            .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
-            .unwrap_or_default();
+        let fields: Vec<_> =
+            Violations::from_status(&status).into_iter().map(|v| v.field).collect();
         assert_eq!(fields, ["id", "vin"]);
     }
 

@@ -19,7 +19,7 @@ impl TicketService for Service {
         let query = ListQuery::try_from(request.into_inner())?;
         let page = store::list_pending_tickets(&self.db, provider, query).await?;
         Ok(Response::new(v2::ListPendingTicketsResponse {
-            limit: i32::from(query.limit.get()),
+            limit: query.limit.as_i32(),
             offset: query.offset.as_i64(),
             ticket_number: query.ticket_number,
             result: page.items.into_iter().map(Into::into).collect(),
@@ -58,7 +58,7 @@ impl TicketService for Service {
         let query = ListQuery::try_from(request.into_inner())?;
         let page = store::list_in_progress_tickets(&self.db, provider, query).await?;
         Ok(Response::new(v2::ListInProgressTicketsResponse {
-            limit: i32::from(query.limit.get()),
+            limit: query.limit.as_i32(),
             offset: query.offset.as_i64(),
             ticket_number: query.ticket_number,
             result: page.items.into_iter().map(Into::into).collect(),

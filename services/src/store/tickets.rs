@@ -76,7 +76,7 @@ where
             .await
     };
     // Count and page are independent reads: run them side by side on two pooled connections.
-    let (total, rows) = futures::try_join!(count, page)?;
+    let (total, rows) = tokio::try_join!(count, page)?;
     let items = rows.into_iter().map(T::try_from).collect::<Result<_, _>>()?;
     let total = total.and_then(|total| u64::try_from(total).ok()).unwrap_or(0);
     Ok(Page { items, total })

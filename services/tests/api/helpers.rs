@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use ticket_service::grpc::ServerSettings;
-use ticket_service::testing::TestService;
-pub(crate) use ticket_service::testing::{Backend, TestDb, as_provider};
 use tickets_contract::v2::{
     self, employee_service_client::EmployeeServiceClient,
     ticket_service_client::TicketServiceClient,
 };
+use tickets_testing::TestService;
+pub(crate) use tickets_testing::{Backend, TestDb, as_provider};
 use tonic::{Code, Status, transport::Channel};
 use uuid::Uuid;
 
@@ -105,12 +105,8 @@ pub(crate) fn employee_request(id: Uuid) -> v2::UpsertEmployeeRequest {
 
 /// The field names of the `BadRequest` violations of an INVALID_ARGUMENT status.
 pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
-    use tonic_types::StatusExt as _;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("BadRequest details")
-        .field_violations
+    tickets_contract::violations::Violations::from_status(status)
         .into_iter()
         .map(|v| v.field)
         .collect()

@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod architecture;
+
 mod concurrency;
 mod employees;
 mod errors;

@@ -3,11 +3,11 @@
 use std::{process::Stdio, time::Duration};
 
 use sqlx::Connection as _;
-use ticket_service::testing::{Backend, TestDb, announced_address, as_provider};
 use tickets_contract::v2::{
     self, employee_service_client::EmployeeServiceClient,
     ticket_service_client::TicketServiceClient,
 };
+use tickets_testing::{Backend, TestDb, announced_address, as_provider};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tonic::transport::Channel;
 use uuid::Uuid;

@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use ticket_service::testing::{Backend, TestDb};
+use tickets_testing::{Backend, TestDb};
 
 use super::{
     Load, Partner, create_ticket, grpc, lost_and_duplicated, operators, process::ServiceProcess,

@@ -24,11 +24,11 @@ use std::{
     net::SocketAddr,
 };
 
-use ticket_service::testing::as_provider;
 use tickets_contract::v2::{
     self, employee_service_client::EmployeeServiceClient,
     ticket_service_client::TicketServiceClient,
 };
+use tickets_testing::as_provider;
 use tonic::transport::Channel;
 use uuid::Uuid;
 

@@ -16,7 +16,7 @@ use std::{
 };
 
 use clap::Parser as _;
-use tickets_contract::runtime::telemetry::{self, LogFormat, TelemetryConfig};
+use tickets_runtime::telemetry::{self, LogFormat, TelemetryConfig};
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
     process::{Child, Command},

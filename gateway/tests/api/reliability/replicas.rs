@@ -8,7 +8,7 @@ use std::{
 };
 
 use futures::future::join_all;
-use ticket_service::testing::{Backend, TestDb};
+use tickets_testing::{Backend, TestDb};
 use uuid::Uuid;
 
 use super::{

@@ -9,10 +9,8 @@ use std::{
 };
 
 use futures::future::join_all;
-use ticket_service::{
-    grpc::ServerSettings,
-    testing::{Backend, TestDb, TestService},
-};
+use ticket_service::grpc::ServerSettings;
+use tickets_testing::{Backend, TestDb, TestService};
 
 use super::{
     Load, Partner, create_ticket, grpc, lost_and_duplicated, operators, process::ServiceProcess,

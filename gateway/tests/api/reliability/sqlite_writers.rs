@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use ticket_service::testing::Backend;
+use tickets_testing::Backend;
 use uuid::Uuid;
 
 use super::{Partner, create_ticket, lost_and_duplicated, operators, report, stored_tickets};

@@ -1,8 +1,9 @@
-//! What both binaries do the same way at run time: logs, traces and their propagation, and
-//! the shutdown signal.
-//! Behind the `runtime` feature so that a client of the contract does not pull these in.
+//! What both binaries do the same way at run time, and nothing about tickets: the process
+//! bootstrap ([`main`]), logs and traces ([`telemetry`], [`log_writer`]), trace-context
+//! propagation ([`propagation`]), the Prometheus endpoint ([`metrics`]) and the shutdown signal.
 
 pub mod log_writer;
+pub mod metrics;
 pub mod propagation;
 pub mod telemetry;
 

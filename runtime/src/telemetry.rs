@@ -22,7 +22,7 @@ use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing::{Event, Subscriber, field::Field};
 
-use super::log_writer;
+use crate::log_writer;
 use tracing_subscriber::{
     EnvFilter,
     fmt::{

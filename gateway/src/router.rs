@@ -1,0 +1,42 @@
+//! The router: every route, the fallback, the middleware and the state, assembled in one place
+//! that nothing else imports.
+
+use std::time::Duration;
+
+use axum::{Router, http::StatusCode, routing::get};
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth, middleware,
+    openapi::ApiDoc,
+    problem::{Problem, default_detail},
+    routes::{in_progress, ops, pending},
+    state::AppState,
+};
+
+/// The router and the OpenAPI document generated from the routes it mounts (so the document
+/// cannot list a route the gateway does not serve).
+pub(crate) fn router(
+    state: AppState,
+    server_timeout: Duration,
+) -> (Router, utoipa::openapi::OpenApi) {
+    let (documented, api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .routes(routes!(pending::list))
+        .routes(routes!(pending::get, pending::transition))
+        .routes(routes!(in_progress::list))
+        .routes(routes!(in_progress::get))
+        .routes(routes!(auth::endpoint::token))
+        .routes(routes!(auth::endpoint::jwks))
+        .split_for_parts();
+    let metrics = state.metrics.clone();
+    let app = documented
+        .route("/v2/openapi.json", get(ops::openapi))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async {
+            Problem::new(StatusCode::NOT_FOUND, default_detail(StatusCode::NOT_FOUND))
+        });
+    (middleware::apply(app, metrics, server_timeout).with_state(state), api)
+}

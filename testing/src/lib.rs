@@ -1,0 +1,24 @@
+//! Test support for the workspace's tests — a dev-dependency only, never part of a binary.
+//!
+//! - [`database`]: a throwaway database on SQLite or PostgreSQL (the PostgreSQL half is skipped
+//!   with a message when no server answers, and fails instead under `CI=true`);
+//! - [`service`]: a real ticket service on an ephemeral port;
+//! - [`grpc`]: calling it as an internal client does;
+//! - [`process`]: reading what a real binary announces on its log;
+//! - [`wait`]: waiting for a condition with a deadline, never for a fixed time;
+//! - [`module_graph`]: the check that a crate's modules import each other without cycles.
+//!
+//! Setup failures panic: these helpers only run inside tests, where a panic is the failure report.
+
+pub mod database;
+pub mod grpc;
+pub mod module_graph;
+pub mod process;
+pub mod service;
+pub mod wait;
+
+pub use database::{Backend, TestDb};
+pub use grpc::as_provider;
+pub use process::announced_address;
+pub use service::TestService;
+pub use wait::eventually;
