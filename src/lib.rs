@@ -26,3 +26,39 @@ pub const TICKET_SERVICE_NAME: &str = "tickets.v2.TicketService";
 
 /// The fully qualified name of the employee service.
 pub const EMPLOYEE_SERVICE_NAME: &str = "tickets.v2.EmployeeService";
+
+/// Every RPC an encoded `FileDescriptorSet` describes, as `package.Service/Method` (the HTTP/2
+/// path of the call without its leading `/`): for code that must know every method, such as
+/// metric labels, without a hand-kept list that a new RPC could be missing from.
+#[must_use]
+pub fn rpc_methods(descriptor_set: &[u8]) -> Vec<String> {
+    let Ok(set) = <prost_types::FileDescriptorSet as prost::Message>::decode(descriptor_set) else {
+        return Vec::new();
+    };
+    set.file
+        .iter()
+        .flat_map(|file| {
+            let package = file.package();
+            file.service.iter().flat_map(move |service| {
+                service
+                    .method
+                    .iter()
+                    .map(move |method| format!("{package}.{}/{}", service.name(), method.name()))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rpc_of_the_contract_is_listed_by_its_path() {
+        let methods = rpc_methods(FILE_DESCRIPTOR_SET);
+        assert!(methods.contains(&"tickets.v2.TicketService/StartService".to_owned()));
+        assert!(methods.contains(&"tickets.v2.EmployeeService/UpsertEmployee".to_owned()));
+        assert!(methods.iter().all(|m| m.starts_with(TICKET_SERVICE_NAME) || m.starts_with(EMPLOYEE_SERVICE_NAME)));
+        assert!(rpc_methods(b"not a descriptor").is_empty());
+    }
+}

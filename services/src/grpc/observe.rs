@@ -12,12 +12,12 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, LazyLock},
     task::{Context, Poll},
 };
 
 use http_body::{Body, Frame, SizeHint};
-use tickets_contract::{errors::code_name, metadata::REQUEST_ID};
+use tickets_contract::{FILE_DESCRIPTOR_SET, errors::code_name, metadata::REQUEST_ID, rpc_methods};
 use tickets_runtime::{propagation, telemetry};
 use tokio::time::Instant;
 use tonic::Code;
@@ -49,25 +49,24 @@ impl<B> MakeSpan<B> for RpcSpan {
     }
 }
 
-/// The RPC paths reported by name; anything else is `unknown`, so a client cannot grow the
-/// label set by calling made-up paths.
-const KNOWN: [&str; 11] = [
-    "tickets.v2.TicketService/ListPendingTickets",
-    "tickets.v2.TicketService/GetPendingTicket",
-    "tickets.v2.TicketService/StartService",
-    "tickets.v2.TicketService/ListInProgressTickets",
-    "tickets.v2.TicketService/GetInProgressTicket",
-    "tickets.v2.TicketService/CreatePendingTicket",
-    "tickets.v2.EmployeeService/UpsertEmployee",
-    "grpc.health.v1.Health/Check",
-    "grpc.health.v1.Health/Watch",
-    "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-    "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-];
+/// The RPC paths reported by name — every method this server serves, from the descriptor sets
+/// it serves — and anything else as `unknown`, so a client cannot grow the label set by calling
+/// made-up paths.
+static KNOWN: LazyLock<Vec<String>> = LazyLock::new(|| {
+    [
+        FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ]
+    .into_iter()
+    .flat_map(rpc_methods)
+    .collect()
+});
 
 fn method_label(path: &str) -> &'static str {
     let path = path.trim_start_matches('/');
-    KNOWN.into_iter().find(|known| *known == path).unwrap_or("unknown")
+    KNOWN.iter().find(|known| *known == path).map_or("unknown", String::as_str)
 }
 
 fn grpc_status(headers: &http::HeaderMap) -> Option<Code> {
@@ -217,5 +216,10 @@ mod tests {
             "tickets.v2.TicketService/StartService"
         );
         assert_eq!(method_label("/made.up/Path"), "unknown");
+        assert_eq!(method_label("/grpc.health.v1.Health/Check"), "grpc.health.v1.Health/Check");
+        assert_eq!(
+            method_label("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+        );
     }
 }
