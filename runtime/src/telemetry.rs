@@ -131,7 +131,7 @@ pub fn init(
             _ => filter,
         }
     };
-    // Traces are off without an endpoint (CONTRACT §5): then no span is handed to
+    // Traces are off without an endpoint (docs/operations.md): then no span is handed to
     // OpenTelemetry at all, which keeps a third of the per-request CPU of the span bookkeeping
     // off the hot path. Requests are still correlated across both binaries by `x-request-id`.
     TRACING.store(config.otlp_endpoint.is_some(), Ordering::Relaxed);

@@ -1,4 +1,4 @@
-//! Command line: flags whose defaults are the environment variables of CONTRACT §5.
+//! Command line: flags whose defaults are the environment variables of docs/operations.md.
 
 use std::{net::SocketAddr, num::NonZeroUsize, time::Duration};
 

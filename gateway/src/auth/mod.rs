@@ -1,4 +1,4 @@
-//! Who is calling: OAuth2 client-credentials tokens plus API keys (CONTRACT §4), and the
+//! Who is calling: OAuth2 client-credentials tokens plus API keys (docs/security.md), and the
 //! per-client rate limit. A `/v2` request gets through only with a valid bearer token *and* the
 //! API key of the same client; the provider it acts for comes from the clients file and nothing
 //! the request carries can change it.

@@ -1,4 +1,4 @@
-//! CONTRACT §4: tokens, API keys, the token endpoint, external issuers and rate limits.
+//! docs/security.md: tokens, API keys, the token endpoint, external issuers and rate limits.
 
 use std::time::Duration;
 

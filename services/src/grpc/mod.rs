@@ -63,7 +63,7 @@ impl Default for ServerSettings {
 
 /// Serves on `listener` until `shutdown` resolves, then drains.
 ///
-/// Shutdown order (CONTRACT §5): health turns NOT_SERVING for the overall service and each
+/// Shutdown order (docs/operations.md): health turns NOT_SERVING for the overall service and each
 /// named one, the server stops accepting connections and lets in-flight calls finish, for at
 /// most `shutdown_grace`; then it returns.
 ///
