@@ -6,8 +6,9 @@
 //! | `http_server_request_duration_seconds` | histogram | `route`, `method` | time to the response head |
 //! | `upstream_grpc_errors_total` | counter | `code` | failed calls to the ticket service by gRPC status code (`NOT_FOUND`, `UNAVAILABLE`, …; deadline and connection failures included) |
 //! | `rate_limited_requests_total` | counter | — | requests refused with 429 |
+//! | `upstream_endpoints` | gauge | — | ticket-service pods the gateway balances over (`dns:///` targets only) |
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::http::{Method, StatusCode};
 use prometheus_client::{
@@ -44,6 +45,43 @@ pub(crate) struct GatewayMetrics {
     duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     upstream_errors: Family<CodeLabels, Counter>,
     rate_limited: Counter,
+}
+
+/// A gauge read at scrape time from a value the gateway keeps anyway.
+struct Reading(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl std::fmt::Debug for Reading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Reading").field(&(self.0)()).finish()
+    }
+}
+
+impl prometheus_client::encoding::EncodeMetric for Reading {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        encoder.encode_gauge(&(self.0)())
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Gauge
+    }
+}
+
+impl GatewayMetrics {
+    /// Also reports how many ticket-service pods `endpoints` says are balanced over.
+    pub(crate) fn with_endpoints(
+        mut self,
+        endpoints: impl Fn() -> i64 + Send + Sync + 'static,
+    ) -> Self {
+        self.registry.register(
+            "upstream_endpoints",
+            "Ticket-service pods the gateway balances over",
+            Reading(Arc::new(endpoints)),
+        );
+        self
+    }
 }
 
 impl Default for GatewayMetrics {

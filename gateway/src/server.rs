@@ -55,7 +55,12 @@ impl Gateway {
     ) -> anyhow::Result<Self> {
         let ServiceChannel { channel, balancer } = service;
         let shutting_down = Arc::new(AtomicBool::new(false));
-        let metrics = Arc::new(GatewayMetrics::default());
+        let mut metrics = GatewayMetrics::default();
+        if let Some(balancer) = balancer.clone() {
+            metrics = metrics
+                .with_endpoints(move || i64::try_from(balancer.endpoints()).unwrap_or(i64::MAX));
+        }
+        let metrics = Arc::new(metrics);
         let openapi_json = Arc::new(OnceLock::new());
         let state = AppState::new(Shared {
             upstream: Upstream::new(

@@ -84,6 +84,11 @@ pub struct Balancer {
 }
 
 impl Balancer {
+    /// How many pods are in the set now.
+    pub(crate) fn endpoints(&self) -> usize {
+        self.healthy.load(Ordering::SeqCst)
+    }
+
     /// Whether at least one pod is in the set (else calls fail fast instead of waiting).
     pub(crate) fn has_endpoints(&self) -> bool {
         self.healthy.load(Ordering::SeqCst) > 0
