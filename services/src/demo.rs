@@ -5,8 +5,8 @@ use uuid::{Uuid, uuid};
 
 use crate::{
     domain::{
-        CustomerId, Employee, EmployeeId, EmployeeRole, Error, Limit, ListQuery, NewTicket, Offset,
-        ProviderId, Vin,
+        CustomerId, Employee, EmployeeId, EmployeeRole, Error, InProgressTicket, Limit, ListQuery,
+        NewTicket, Offset, PendingTicket, ProviderId, Vin,
     },
     store::{self, DatabaseConnection},
 };
@@ -94,8 +94,8 @@ pub async fn seed(db: &DatabaseConnection) -> Result<Summary, Error> {
         offset: Offset::default(),
         ticket_number: None,
     };
-    let existing = store::list_pending_tickets(db, provider, count_only).await?.total
-        + store::list_in_progress_tickets(db, provider, count_only).await?.total;
+    let existing = store::list::<PendingTicket>(db, provider, count_only).await?.total
+        + store::list::<InProgressTicket>(db, provider, count_only).await?.total;
     let mut created = 0;
     for n in existing..TICKETS {
         let vin = Vin::try_from(format!("1HGCM82633A{n:06}").as_str())

@@ -15,23 +15,58 @@ pub enum EmployeeRole {
     Admin,
 }
 
+impl EmployeeRole {
+    /// Every role.
+    pub const ALL: [Self; 4] = [Self::Employee, Self::Operator, Self::SeniorOperator, Self::Admin];
+
+    /// The role's name, as the contract words it and the store keeps it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Employee => "employee",
+            Self::Operator => "operator",
+            Self::SeniorOperator => "senior_operator",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for EmployeeRole {
+    type Err = &'static str;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == name)
+            .ok_or("must be one of employee, operator, senior_operator, admin")
+    }
+}
+
 /// A given or family name: 1..=255 characters, not only white space.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersonName(String);
 
-impl PersonName {
-    /// The name as given.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+/// The reading side of a text value checked at construction.
+macro_rules! checked_text {
+    ($name:ident) => {
+        impl $name {
+            /// The text as given.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
 
-    /// The name, moved out.
-    #[must_use]
-    pub fn into_inner(self) -> String {
-        self.0
-    }
+            /// The text, moved out.
+            #[must_use]
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+    };
 }
+
+checked_text!(PersonName);
+checked_text!(EmailAddress);
 
 impl TryFrom<String> for PersonName {
     type Error = &'static str;
@@ -54,20 +89,6 @@ impl TryFrom<String> for PersonName {
 /// characters): the directory owns the addresses, this service only refuses obvious garbage.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmailAddress(String);
-
-impl EmailAddress {
-    /// The address as given.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The address, moved out.
-    #[must_use]
-    pub fn into_inner(self) -> String {
-        self.0
-    }
-}
 
 impl TryFrom<String> for EmailAddress {
     type Error = &'static str;
@@ -126,6 +147,14 @@ mod tests {
         assert!(PersonName::try_from("   ".to_owned()).is_err());
         assert!(PersonName::try_from("a".repeat(256)).is_err());
         assert!(PersonName::try_from("a\nb".to_owned()).is_err());
+    }
+
+    #[test]
+    fn every_role_reads_back_from_its_name() {
+        for role in EmployeeRole::ALL {
+            assert_eq!(role.as_str().parse(), Ok(role));
+        }
+        assert!("Operator".parse::<EmployeeRole>().is_err());
     }
 
     #[test]

@@ -8,7 +8,8 @@ use tickets_contract::v2;
 
 use crate::domain::{
     CustomerId, EmailAddress, Employee, EmployeeId, EmployeeRole, Error, InProgressTicket, Limit,
-    ListQuery, NewTicket, Offset, PendingTicket, PersonName, ProviderId, TicketId, Vin, parse_uuid,
+    ListQuery, NewTicket, Offset, Page, PendingTicket, PersonName, ProviderId, TicketId, Vin,
+    parse_uuid,
 };
 use tickets_contract::violations::Violations;
 
@@ -202,28 +203,58 @@ impl From<InProgressTicket> for v2::InProgressTicket {
     fn from(ticket: InProgressTicket) -> Self {
         let InProgressTicket { ticket, operator_id, service_started_at, voucher_code, outsourced } =
             ticket;
-        let v2::PendingTicket {
-            id,
-            created_at,
-            customer_id,
-            ticket_number,
-            vehicle_model_id,
-            vin,
-            connection_id,
-        } = ticket.into();
+        let common = v2::PendingTicket::from(ticket);
         Self {
-            id,
-            created_at,
-            customer_id,
-            ticket_number,
-            vehicle_model_id,
-            vin,
-            connection_id,
+            id: common.id,
+            created_at: common.created_at,
+            customer_id: common.customer_id,
+            ticket_number: common.ticket_number,
+            vehicle_model_id: common.vehicle_model_id,
+            vin: common.vin,
+            connection_id: common.connection_id,
             operator_id: operator_id.to_string(),
             service_started_at: Some(timestamp(service_started_at)),
             voucher_code,
             outsourced,
         }
+    }
+}
+
+/// A page as a list RPC answers it, with the query that made it (echoed with its defaults).
+#[derive(Debug)]
+pub(crate) struct Listed<T> {
+    pub(crate) query: ListQuery,
+    pub(crate) page: Page<T>,
+}
+
+impl<T> Listed<T> {
+    /// The fields every list response has: the effective `limit`, `offset` and `ticket_number`,
+    /// the page, and the total.
+    fn into_fields<W: From<T>>(self) -> (i32, i64, Option<i64>, Vec<W>, i64) {
+        let Self { query: ListQuery { limit, offset, ticket_number }, page: Page { items, total } } =
+            self;
+        let result = items.into_iter().map(Into::into).collect();
+        (
+            limit.as_i32(),
+            offset.as_i64(),
+            ticket_number,
+            result,
+            i64::try_from(total).unwrap_or(i64::MAX),
+        )
+    }
+}
+
+impl From<Listed<PendingTicket>> for v2::ListPendingTicketsResponse {
+    fn from(listed: Listed<PendingTicket>) -> Self {
+        let (limit, offset, ticket_number, result, total) = listed.into_fields();
+        Self { limit, offset, ticket_number, result, total }
+    }
+}
+
+impl From<Listed<InProgressTicket>> for v2::ListInProgressTicketsResponse {
+    fn from(listed: Listed<InProgressTicket>) -> Self {
+        let (limit, offset, ticket_number, result, total) = listed.into_fields();
+        Self { limit, offset, ticket_number, result, total }
     }
 }
 

@@ -3,11 +3,42 @@
 use tickets_contract::v2::{self, ticket_service_server::TicketService};
 use tonic::{Request, Response, Status};
 
-use super::{Service, convert, provider::provider_of};
-use crate::{
-    domain::{ListQuery, TicketId},
-    store,
+use super::{
+    Service,
+    convert::{self, Listed},
+    provider::provider_of,
 };
+use crate::{
+    domain::{Error, InProgressTicket, ListQuery, PendingTicket, TicketId},
+    store::{self, FromRow},
+};
+
+impl Service {
+    /// A page of the caller's tickets of type `T`: the list RPCs of both states.
+    async fn list<T, In, Out>(&self, request: Request<In>) -> Result<Response<Out>, Status>
+    where
+        T: FromRow,
+        ListQuery: TryFrom<In, Error = Error>,
+        Out: From<Listed<T>>,
+    {
+        let provider = provider_of(&request)?;
+        let query = ListQuery::try_from(request.into_inner())?;
+        let page = store::list::<T>(&self.db, provider, query).await?;
+        Ok(Response::new(Listed { query, page }.into()))
+    }
+
+    /// One of the caller's tickets of type `T`: the get RPCs of both states.
+    async fn get<T, In, Out>(&self, request: Request<In>) -> Result<Response<Out>, Status>
+    where
+        T: FromRow,
+        TicketId: TryFrom<In, Error = Error>,
+        Out: From<T>,
+    {
+        let provider = provider_of(&request)?;
+        let id = TicketId::try_from(request.into_inner())?;
+        Ok(Response::new(store::get::<T>(&self.db, provider, id).await?.into()))
+    }
+}
 
 #[tonic::async_trait]
 impl TicketService for Service {
@@ -15,26 +46,14 @@ impl TicketService for Service {
         &self,
         request: Request<v2::ListPendingTicketsRequest>,
     ) -> Result<Response<v2::ListPendingTicketsResponse>, Status> {
-        let provider = provider_of(&request)?;
-        let query = ListQuery::try_from(request.into_inner())?;
-        let page = store::list_pending_tickets(&self.db, provider, query).await?;
-        Ok(Response::new(v2::ListPendingTicketsResponse {
-            limit: query.limit.as_i32(),
-            offset: query.offset.as_i64(),
-            ticket_number: query.ticket_number,
-            result: page.items.into_iter().map(Into::into).collect(),
-            total: i64::try_from(page.total).unwrap_or(i64::MAX),
-        }))
+        self.list::<PendingTicket, _, _>(request).await
     }
 
     async fn get_pending_ticket(
         &self,
         request: Request<v2::GetPendingTicketRequest>,
     ) -> Result<Response<v2::PendingTicket>, Status> {
-        let provider = provider_of(&request)?;
-        let id = TicketId::try_from(request.into_inner())?;
-        let ticket = store::get_pending_ticket(&self.db, provider, id).await?;
-        Ok(Response::new(ticket.into()))
+        self.get::<PendingTicket, _, _>(request).await
     }
 
     async fn start_service(
@@ -54,26 +73,14 @@ impl TicketService for Service {
         &self,
         request: Request<v2::ListInProgressTicketsRequest>,
     ) -> Result<Response<v2::ListInProgressTicketsResponse>, Status> {
-        let provider = provider_of(&request)?;
-        let query = ListQuery::try_from(request.into_inner())?;
-        let page = store::list_in_progress_tickets(&self.db, provider, query).await?;
-        Ok(Response::new(v2::ListInProgressTicketsResponse {
-            limit: query.limit.as_i32(),
-            offset: query.offset.as_i64(),
-            ticket_number: query.ticket_number,
-            result: page.items.into_iter().map(Into::into).collect(),
-            total: i64::try_from(page.total).unwrap_or(i64::MAX),
-        }))
+        self.list::<InProgressTicket, _, _>(request).await
     }
 
     async fn get_in_progress_ticket(
         &self,
         request: Request<v2::GetInProgressTicketRequest>,
     ) -> Result<Response<v2::InProgressTicket>, Status> {
-        let provider = provider_of(&request)?;
-        let id = TicketId::try_from(request.into_inner())?;
-        let ticket = store::get_in_progress_ticket(&self.db, provider, id).await?;
-        Ok(Response::new(ticket.into()))
+        self.get::<InProgressTicket, _, _>(request).await
     }
 
     async fn create_pending_ticket(

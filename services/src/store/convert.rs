@@ -1,10 +1,22 @@
 //! Rows ↔ domain values, in one place. Each conversion destructures the whole row, so a new
 //! column fails to compile here until it is handled.
 
-use super::entity::{employee, ticket};
+use super::entity::ticket;
 use crate::domain::{
-    CustomerId, EmployeeId, EmployeeRole, Error, InProgressTicket, PendingTicket, TicketState,
+    CustomerId, EmployeeId, Error, InProgressTicket, PendingTicket, TicketId, TicketState,
 };
+
+/// A ticket type that stands for one state, as the store reads it: the state its rows are
+/// selected by, how a missing one is named, and the conversion from such a row.
+pub(crate) trait FromRow: Sized {
+    /// The state of every row this type is read from.
+    const STATE: TicketState;
+    /// What a caller is told is missing (`pending ticket not found`).
+    const NAME: &'static str;
+
+    /// The ticket a row of [`Self::STATE`] holds.
+    fn from_row(row: ticket::Model) -> Result<Self, Error>;
+}
 
 impl From<TicketState> for ticket::State {
     fn from(state: TicketState) -> Self {
@@ -15,32 +27,10 @@ impl From<TicketState> for ticket::State {
     }
 }
 
-impl From<EmployeeRole> for employee::Role {
-    fn from(role: EmployeeRole) -> Self {
-        match role {
-            EmployeeRole::Employee => Self::Employee,
-            EmployeeRole::Operator => Self::Operator,
-            EmployeeRole::SeniorOperator => Self::SeniorOperator,
-            EmployeeRole::Admin => Self::Admin,
-        }
-    }
-}
-
-impl From<employee::Role> for EmployeeRole {
-    fn from(role: employee::Role) -> Self {
-        match role {
-            employee::Role::Employee => Self::Employee,
-            employee::Role::Operator => Self::Operator,
-            employee::Role::SeniorOperator => Self::SeniorOperator,
-            employee::Role::Admin => Self::Admin,
-        }
-    }
-}
-
 /// The common fields of any ticket row.
 fn pending_fields(row: &ticket::Model) -> PendingTicket {
     PendingTicket {
-        id: crate::domain::TicketId::new(row.id),
+        id: TicketId::new(row.id),
         created_at: row.created_at,
         customer_id: CustomerId::new(row.customer_id),
         ticket_number: row.ticket_number,
@@ -50,10 +40,11 @@ fn pending_fields(row: &ticket::Model) -> PendingTicket {
     }
 }
 
-impl TryFrom<ticket::Model> for PendingTicket {
-    type Error = Error;
+impl FromRow for PendingTicket {
+    const STATE: TicketState = TicketState::Pending;
+    const NAME: &'static str = "pending ticket";
 
-    fn try_from(row: ticket::Model) -> Result<Self, Error> {
+    fn from_row(row: ticket::Model) -> Result<Self, Error> {
         match row.state {
             ticket::State::Pending => Ok(pending_fields(&row)),
             ticket::State::InProgress => Err(Error::Internal(format!(
@@ -64,10 +55,11 @@ impl TryFrom<ticket::Model> for PendingTicket {
     }
 }
 
-impl TryFrom<ticket::Model> for InProgressTicket {
-    type Error = Error;
+impl FromRow for InProgressTicket {
+    const STATE: TicketState = TicketState::InProgress;
+    const NAME: &'static str = "in-progress ticket";
 
-    fn try_from(row: ticket::Model) -> Result<Self, Error> {
+    fn from_row(row: ticket::Model) -> Result<Self, Error> {
         let ticket = pending_fields(&row);
         let ticket::Model {
             state, operator_id, service_started_at, voucher_code, outsourced, ..

@@ -31,7 +31,7 @@ pub async fn upsert_employee(
         given_name: Set(given_name.into_inner()),
         family_name: Set(family_name.into_inner()),
         username: Set(username.into_inner()),
-        role: Set(role.into()),
+        role: Set(role.as_str().to_owned()),
         is_operator: Set(is_operator),
         enabled: Set(enabled),
         updated_at: Set(Utc::now().trunc_subsecs(6)),
@@ -68,27 +68,17 @@ pub async fn upsert_employee(
 }
 
 fn from_row(row: employee::Model) -> Result<Employee, Error> {
-    let employee::Model {
-        id,
-        provider_id,
-        given_name,
-        family_name,
-        username,
-        role,
-        is_operator,
-        enabled,
-        ..
-    } = row;
+    let id = row.id;
     let corrupt =
         |what: &str| Error::Internal(format!("stored employee {id} has an invalid {what}"));
     Ok(Employee {
         id: EmployeeId::new(id),
-        provider_id: ProviderId::new(provider_id),
-        given_name: given_name.try_into().map_err(|_| corrupt("given name"))?,
-        family_name: family_name.try_into().map_err(|_| corrupt("family name"))?,
-        username: username.try_into().map_err(|_| corrupt("username"))?,
-        role: role.into(),
-        is_operator,
-        enabled,
+        provider_id: ProviderId::new(row.provider_id),
+        given_name: row.given_name.try_into().map_err(|_| corrupt("given name"))?,
+        family_name: row.family_name.try_into().map_err(|_| corrupt("family name"))?,
+        username: row.username.try_into().map_err(|_| corrupt("username"))?,
+        role: row.role.parse().map_err(|_| corrupt("role"))?,
+        is_operator: row.is_operator,
+        enabled: row.enabled,
     })
 }

@@ -13,10 +13,9 @@ mod migration;
 mod tickets;
 
 pub use connect::{PoolSettings, connect, migrate};
+pub(crate) use convert::FromRow;
 pub use employees::upsert_employee;
-pub use tickets::{
-    Started, create_pending_ticket, get_in_progress_ticket, get_pending_ticket,
-    list_in_progress_tickets, list_pending_tickets, start_service,
-};
+pub use tickets::{Started, create_pending_ticket, start_service};
+pub(crate) use tickets::{get, list};
 
 pub use sea_orm::DatabaseConnection;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{
     cached::CachedSql,
+    convert::FromRow,
     entity::{employee, ticket},
 };
 use crate::domain::{
@@ -31,17 +32,17 @@ fn scoped(provider: ProviderId, state: TicketState) -> Condition {
         .add(ticket::Column::State.eq(ticket::State::from(state)))
 }
 
-/// One page of a provider's tickets in `state`, oldest first, and the count of all of them.
-async fn list<T>(
+/// One page of a provider's tickets of type `T` (pending or in progress), oldest first, and the
+/// count of all of them.
+///
+/// # Errors
+/// `Unavailable` when the store cannot be reached.
+pub(crate) async fn list<T: FromRow>(
     db: &DatabaseConnection,
     provider: ProviderId,
-    state: TicketState,
     query: ListQuery,
-) -> Result<Page<T>, Error>
-where
-    T: TryFrom<ticket::Model, Error = Error>,
-{
-    let mut condition = scoped(provider, state);
+) -> Result<Page<T>, Error> {
+    let mut condition = scoped(provider, T::STATE);
     if let Some(number) = query.ticket_number {
         condition = condition.add(ticket::Column::TicketNumber.eq(number));
     }
@@ -77,33 +78,9 @@ where
     };
     // Count and page are independent reads: run them side by side on two pooled connections.
     let (total, rows) = tokio::try_join!(count, page)?;
-    let items = rows.into_iter().map(T::try_from).collect::<Result<_, _>>()?;
+    let items = rows.into_iter().map(T::from_row).collect::<Result<_, _>>()?;
     let total = total.and_then(|total| u64::try_from(total).ok()).unwrap_or(0);
     Ok(Page { items, total })
-}
-
-/// A provider's pending tickets.
-///
-/// # Errors
-/// `Unavailable` when the store cannot be reached.
-pub async fn list_pending_tickets(
-    db: &DatabaseConnection,
-    provider: ProviderId,
-    query: ListQuery,
-) -> Result<Page<PendingTicket>, Error> {
-    list(db, provider, TicketState::Pending, query).await
-}
-
-/// A provider's in-progress tickets.
-///
-/// # Errors
-/// `Unavailable` when the store cannot be reached.
-pub async fn list_in_progress_tickets(
-    db: &DatabaseConnection,
-    provider: ProviderId,
-    query: ListQuery,
-) -> Result<Page<InProgressTicket>, Error> {
-    list(db, provider, TicketState::InProgress, query).await
 }
 
 async fn find(
@@ -118,19 +95,18 @@ async fn find(
         .await?)
 }
 
-async fn get_in_state<T>(
+/// One ticket of type `T` (pending or in progress) of the provider.
+///
+/// # Errors
+/// `NotFound` when the provider has no such ticket in that state.
+pub(crate) async fn get<T: FromRow>(
     db: &DatabaseConnection,
     provider: ProviderId,
     id: TicketId,
-    state: TicketState,
-    what: &'static str,
-) -> Result<T, Error>
-where
-    T: TryFrom<ticket::Model, Error = Error>,
-{
+) -> Result<T, Error> {
     static SQL: CachedSql = CachedSql::new();
     let backend = db.get_database_backend();
-    let state = ticket::State::from(state);
+    let state = ticket::State::from(T::STATE);
     let values = vec![provider.get().into(), state.into(), id.get().into(), 1u64.into()];
     let statement = SQL.statement(backend, values, || {
         ticket::Entity::find()
@@ -141,31 +117,7 @@ where
             .build(backend)
     });
     let row = ticket::Model::find_by_statement(statement).one(db).await?;
-    row.ok_or(Error::NotFound(what))?.try_into()
-}
-
-/// One pending ticket of the provider.
-///
-/// # Errors
-/// `NotFound` when the provider has no pending ticket with this id.
-pub async fn get_pending_ticket(
-    db: &DatabaseConnection,
-    provider: ProviderId,
-    id: TicketId,
-) -> Result<PendingTicket, Error> {
-    get_in_state(db, provider, id, TicketState::Pending, "pending ticket").await
-}
-
-/// One in-progress ticket of the provider.
-///
-/// # Errors
-/// `NotFound` when the provider has no in-progress ticket with this id.
-pub async fn get_in_progress_ticket(
-    db: &DatabaseConnection,
-    provider: ProviderId,
-    id: TicketId,
-) -> Result<InProgressTicket, Error> {
-    get_in_state(db, provider, id, TicketState::InProgress, "in-progress ticket").await
+    T::from_row(row.ok_or(Error::NotFound(T::NAME))?)
 }
 
 /// Opens a pending ticket; the database assigns its number from its sequence.
@@ -192,7 +144,7 @@ pub async fn create_pending_ticket(
         voucher_code: Set(None),
         outsourced: Set(false),
     };
-    ticket::Entity::insert(row).exec_with_returning(db).await?.try_into()
+    PendingTicket::from_row(ticket::Entity::insert(row).exec_with_returning(db).await?)
 }
 
 /// The condition "this employee may be assigned by this provider right now", as a subquery so
@@ -280,10 +232,10 @@ pub async fn start_service(
     });
     let updated = ticket::Model::find_by_statement(statement).one(db).await?;
     if let Some(row) = updated {
-        return row.try_into().map(Started::Now);
+        return InProgressTicket::from_row(row).map(Started::Now);
     }
 
-    let row = find(db, provider, id).await?.ok_or(Error::NotFound("pending ticket"))?;
+    let row = find(db, provider, id).await?.ok_or(Error::NotFound(PendingTicket::NAME))?;
     let assignable = employee::Entity::find_by_id(operator.get())
         .filter(employee::Column::ProviderId.eq(provider.get()))
         .one(db)
@@ -297,7 +249,7 @@ pub async fn start_service(
     }
     match row.state {
         ticket::State::InProgress if row.operator_id == Some(operator.get()) => {
-            row.try_into().map(Started::Already)
+            InProgressTicket::from_row(row).map(Started::Already)
         }
         ticket::State::InProgress => {
             Err(Error::Conflict("service was already started on this ticket by another operator"))
