@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use tickets_contract::{
     metadata::PROVIDER_ID,
     v2::{
-        GetPendingTicketRequest, ListPendingTicketsRequest, StartServiceRequest,
+        GetTicketRequest, ListTicketsRequest, StartServiceRequest,
         ticket_service_client::TicketServiceClient,
     },
 };
@@ -428,12 +428,12 @@ async fn send_grpc(
     }
     let outcome = match op {
         Op::Get { id, .. } => client
-            .get_pending_ticket(scoped(GetPendingTicketRequest { id: id.to_string() }, provider_id))
+            .get_pending_ticket(scoped(GetTicketRequest { id: id.to_string() }, provider_id))
             .await
             .map(drop),
         Op::List { offset, .. } => client
             .list_pending_tickets(scoped(
-                ListPendingTicketsRequest {
+                ListTicketsRequest {
                     limit: Some(list_limit),
                     offset: Some(i64::try_from(offset).unwrap_or(i64::MAX)),
                     ticket_number: None,

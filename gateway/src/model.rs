@@ -34,30 +34,11 @@ pub(crate) struct PendingTicket {
     pub(crate) connection_id: Option<String>,
 }
 
-/// A ticket an operator is servicing.
+/// A ticket an operator is servicing: every field of a pending ticket, and the assignment.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub(crate) struct InProgressTicket {
-    /// Ticket identifier.
-    #[schema(format = Uuid)]
-    pub(crate) id: String,
-    /// Date and time of creation (RFC 3339, UTC).
-    #[schema(format = DateTime)]
-    pub(crate) created_at: String,
-    /// Identifier of the customer for whom the ticket was created.
-    #[schema(format = Uuid)]
-    pub(crate) customer_id: String,
-    /// Human-readable ticket identifier.
-    #[schema(format = Int64)]
-    pub(crate) ticket_number: i64,
-    /// Identifier of the vehicle model on the ticket.
-    #[schema(format = Int64, minimum = 0)]
-    pub(crate) vehicle_model_id: i64,
-    /// Vehicle Identification Number (VIN) of the vehicle on the ticket.
-    #[schema(min_length = 17, max_length = 17, pattern = "^[A-HJ-NPR-Z0-9]{17}$")]
-    pub(crate) vin: String,
-    /// Identifier of the connection, or null.
-    #[schema(format = Uuid, nullable = true)]
-    pub(crate) connection_id: Option<String>,
+    #[serde(flatten)]
+    pub(crate) ticket: PendingTicket,
     /// The operator servicing the ticket.
     #[schema(format = Uuid)]
     pub(crate) operator_id: String,
@@ -84,6 +65,13 @@ pub(crate) struct AppliedQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = Int64)]
     pub(crate) ticket_number: Option<i64>,
+}
+
+impl From<ListParams> for v2::ListTicketsRequest {
+    fn from(params: ListParams) -> Self {
+        let ListParams { limit, offset, ticket_number } = params;
+        Self { limit: Some(limit.as_i32()), offset: Some(offset.as_i64()), ticket_number }
+    }
 }
 
 impl From<ListParams> for AppliedQuery {
@@ -115,6 +103,18 @@ pub(crate) struct InProgressTicketList {
     /// Total number of tickets matching the query, ignoring limit and offset.
     #[schema(format = Int64, minimum = 0)]
     pub(crate) total: i64,
+}
+
+impl From<(AppliedQuery, Vec<PendingTicket>, i64)> for PendingTicketList {
+    fn from((query, result, total): (AppliedQuery, Vec<PendingTicket>, i64)) -> Self {
+        Self { query, result, total }
+    }
+}
+
+impl From<(AppliedQuery, Vec<InProgressTicket>, i64)> for InProgressTicketList {
+    fn from((query, result, total): (AppliedQuery, Vec<InProgressTicket>, i64)) -> Self {
+        Self { query, result, total }
+    }
 }
 
 /// Why the service's answer could not be turned into a REST body (a service bug).
@@ -178,14 +178,17 @@ impl TryFrom<v2::InProgressTicket> for InProgressTicket {
             voucher_code,
             outsourced,
         } = ticket;
-        Ok(Self {
+        let common = v2::PendingTicket {
             id,
-            created_at: rfc3339(created_at, "created_at")?,
+            created_at,
             customer_id,
             ticket_number,
             vehicle_model_id,
             vin,
             connection_id,
+        };
+        Ok(Self {
+            ticket: common.try_into()?,
             operator_id,
             service_started_at: rfc3339(service_started_at, "service_started_at")?,
             voucher_code,

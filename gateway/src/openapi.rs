@@ -3,8 +3,13 @@
 
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{
-        ApiKey, ApiKeyValue, ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme,
+    openapi::{
+        ContentBuilder, Ref, ResponseBuilder,
+        path::{Operation, PathItem},
+        security::{
+            ApiKey, ApiKeyValue, ClientCredentials, Flow, OAuth2, Scopes, SecurityRequirement,
+            SecurityScheme,
+        },
     },
 };
 
@@ -52,4 +57,42 @@ impl Modify for SecuritySchemes {
             ))),
         );
     }
+}
+
+/// What every `/v2/tickets` operation has in common, added to the generated document once
+/// rather than repeated on each handler: both credentials are required, and any status the
+/// operation does not list is a problem.
+pub(crate) fn complete_ticket_operations(api: &mut utoipa::openapi::OpenApi) {
+    let credentials = SecurityRequirement::new("OAuth2", Vec::<String>::new())
+        .add("ApiKey", Vec::<String>::new());
+    let other = ResponseBuilder::new()
+        .description(
+            "An error occurred - see status code and problem response for more information.",
+        )
+        .content(
+            crate::problem::PROBLEM_JSON,
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+        )
+        .build();
+    let tickets = api.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/v2/tickets"));
+    for operation in tickets.flat_map(|(_, item)| operations(item)) {
+        operation.security = Some(vec![credentials.clone()]);
+        operation.responses.responses.insert("default".to_owned(), other.clone().into());
+    }
+}
+
+/// Every operation of a path.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
 }

@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth, middleware,
-    openapi::ApiDoc,
+    openapi::{self, ApiDoc},
     problem::{Problem, default_detail},
     routes::{in_progress, ops, pending},
     state::AppState,
@@ -21,7 +21,7 @@ pub(crate) fn router(
     state: AppState,
     server_timeout: Duration,
 ) -> (Router, utoipa::openapi::OpenApi) {
-    let (documented, api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+    let (documented, mut api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .routes(routes!(pending::list))
         .routes(routes!(pending::get, pending::transition))
         .routes(routes!(in_progress::list))
@@ -29,6 +29,7 @@ pub(crate) fn router(
         .routes(routes!(auth::endpoint::token))
         .routes(routes!(auth::endpoint::jwks))
         .split_for_parts();
+    openapi::complete_ticket_operations(&mut api);
     let metrics = state.metrics.clone();
     let app = documented
         .route("/v2/openapi.json", get(ops::openapi))

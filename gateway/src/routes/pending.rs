@@ -9,17 +9,44 @@ use axum::{
 };
 use tickets_contract::{v2, violations::Violations};
 
+use super::collection::{self, Answer, Client, Collection};
 use crate::{
     auth::Caller,
     body::{self, Transition, TransitionRequest},
     model::{PendingTicket, PendingTicketList},
-    params::{ListParams, ListQuery, path_id},
+    params::{ListQuery, path_id},
     problem::Problem,
     state::AppState,
 };
 
-/// The path parameter's name, which is also the field of its violations.
-const ID: &str = "pending-ticket-id";
+/// The pending tickets.
+pub(crate) struct Pending;
+
+impl Collection for Pending {
+    const ID: &'static str = "pending-ticket-id";
+    type Wire = v2::PendingTicket;
+    type Item = PendingTicket;
+    type Page = v2::ListPendingTicketsResponse;
+    type List = PendingTicketList;
+
+    async fn list(
+        mut client: Client,
+        request: tonic::Request<v2::ListTicketsRequest>,
+    ) -> Answer<Self::Page> {
+        client.list_pending_tickets(request).await
+    }
+
+    async fn get(
+        mut client: Client,
+        request: tonic::Request<v2::GetTicketRequest>,
+    ) -> Answer<Self::Wire> {
+        client.get_pending_ticket(request).await
+    }
+
+    fn contents(page: Self::Page) -> (Vec<Self::Wire>, i64) {
+        (page.result, page.total)
+    }
+}
 
 /// Retrieve pending tickets.
 ///
@@ -33,27 +60,14 @@ const ID: &str = "pending-ticket-id";
     responses(
         (status = 200, description = "Successful response.", body = PendingTicketList),
         (status = 400, description = "A query parameter is invalid.", body = Problem, content_type = "application/problem+json"),
-        (status = "default", description = "An error occurred - see status code and problem response for more information.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("OAuth2" = [], "ApiKey" = []))
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<PendingTicketList>, Problem> {
-    let params = ListParams::try_from(ListQuery::decode(query.as_deref()))?;
-    let request = v2::ListPendingTicketsRequest {
-        limit: Some(params.limit.as_i32()),
-        offset: Some(params.offset.as_i64()),
-        ticket_number: params.ticket_number,
-    };
-    let page = super::call(&state, &caller, ID, request, |mut c, r| async move {
-        c.list_pending_tickets(r).await
-    })
-    .await?;
-    let result = page.result.into_iter().map(PendingTicket::try_from).collect::<Result<_, _>>()?;
-    Ok(Json(PendingTicketList { query: params.into(), result, total: page.total }))
+    collection::list::<Pending>(&state, &caller, query.as_deref()).await
 }
 
 /// Retrieve a pending ticket.
@@ -67,23 +81,14 @@ pub(crate) async fn list(
         (status = 200, description = "Successful response.", body = PendingTicket),
         (status = 400, description = "The id is not a UUID.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pending ticket.", body = Problem, content_type = "application/problem+json"),
-        (status = "default", description = "An error occurred - see status code and problem response for more information.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("OAuth2" = [], "ApiKey" = []))
 )]
 pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PendingTicket>, Problem> {
-    let mut violations = Violations::new();
-    let id = path_id(&mut violations, ID, path).ok_or(violations)?;
-    let request = v2::GetPendingTicketRequest { id: id.hyphenated().to_string() };
-    let ticket = super::call(&state, &caller, ID, request, |mut c, r| async move {
-        c.get_pending_ticket(r).await
-    })
-    .await?;
-    Ok(Json(ticket.try_into().map_err(Problem::from)?))
+    collection::get::<Pending>(&state, &caller, path).await
 }
 
 /// Transition a pending ticket.
@@ -105,9 +110,7 @@ pub(crate) async fn get(
         (status = 409, description = "Service was already started on the ticket by another operator.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than 64 KiB.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not application/json.", body = Problem, content_type = "application/problem+json"),
-        (status = "default", description = "An error occurred - see status code and problem response for more information.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("OAuth2" = [], "ApiKey" = []))
 )]
 pub(crate) async fn transition(
     State(state): State<AppState>,
@@ -119,7 +122,7 @@ pub(crate) async fn transition(
     body::require_json(&headers)?;
     let bytes = body::read_limited(request_body).await?;
     let mut violations = Violations::new();
-    let id = path_id(&mut violations, ID, path);
+    let id = path_id(&mut violations, Pending::ID, path);
     let transition = body::transition(&bytes, &mut violations);
     let (Some(id), Some(Transition::StartService { operator_id })) = (id, transition) else {
         return Err(violations.into());
@@ -129,13 +132,9 @@ pub(crate) async fn transition(
         operator_id: operator_id.hyphenated().to_string(),
     };
     let ticket =
-        super::call(
-            &state,
-            &caller,
-            ID,
-            request,
-            |mut c, r| async move { c.start_service(r).await },
-        )
+        super::call(&state, &caller, Pending::ID, request, |mut c: Client, r| async move {
+            c.start_service(r).await
+        })
         .await?;
     let location = format!("/v2/tickets/in-progress-tickets/{}", ticket.id);
     let location = HeaderValue::try_from(location).map_err(|_| {

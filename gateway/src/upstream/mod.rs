@@ -19,6 +19,28 @@ use tonic::{Code, Request, Status, metadata::MetadataValue, transport::Channel};
 use self::balance::Balancer;
 use crate::{auth::Caller, metrics::GatewayMetrics};
 
+/// One RPC, as `Upstream::call` makes it (and makes it again when no instance answered): a
+/// function of a client and a request, such as `|mut c, r| async move { c.get_pending_ticket(r).await }`.
+pub(crate) trait Rpc<T, R> {
+    /// The call in flight.
+    type Answer: Future<Output = Result<tonic::Response<R>, Status>>;
+
+    /// Starts the call.
+    fn start(&self, client: TicketServiceClient<Channel>, request: Request<T>) -> Self::Answer;
+}
+
+impl<T, R, F, Fut> Rpc<T, R> for F
+where
+    F: Fn(TicketServiceClient<Channel>, Request<T>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+{
+    type Answer = Fut;
+
+    fn start(&self, client: TicketServiceClient<Channel>, request: Request<T>) -> Fut {
+        self(client, request)
+    }
+}
+
 /// A cheap-to-clone handle on the ticket service.
 #[derive(Clone, Debug)]
 pub(crate) struct Upstream {
@@ -79,17 +101,12 @@ impl Upstream {
     /// The deadline is enforced here as well as sent: a call still running when it passes is
     /// DEADLINE_EXCEEDED whatever the server or the network does, and a call the server
     /// cancelled at its deadline (tonic reports that as CANCELLED) is one too.
-    pub(crate) async fn call<T, R, F, Fut>(
+    pub(crate) async fn call<T: Clone, R>(
         &self,
         caller: &Caller,
         message: T,
-        rpc: F,
-    ) -> Result<R, Status>
-    where
-        T: Clone,
-        F: Fn(TicketServiceClient<Channel>, Request<T>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<R>, Status>>,
-    {
+        rpc: impl Rpc<T, R>,
+    ) -> Result<R, Status> {
         let started = Instant::now();
         let mut attempt = 0;
         let result = loop {
@@ -116,17 +133,13 @@ impl Upstream {
         result
     }
 
-    async fn attempt<T, R, F, Fut>(
+    async fn attempt<T, R>(
         &self,
         caller: &Caller,
         message: T,
-        rpc: &F,
+        rpc: &impl Rpc<T, R>,
         started: Instant,
-    ) -> Result<R, Status>
-    where
-        F: Fn(TicketServiceClient<Channel>, Request<T>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<R>, Status>>,
-    {
+    ) -> Result<R, Status> {
         if self.balancer.as_ref().is_some_and(|b| !b.has_endpoints()) {
             return Err(Status::unavailable("no ticket-service instance is serving"));
         }
@@ -144,7 +157,7 @@ impl Upstream {
             metadata.insert(REQUEST_ID, value);
         }
         propagation::inject_current(metadata);
-        match tokio::time::timeout(remaining, rpc(self.tickets.clone(), request)).await {
+        match tokio::time::timeout(remaining, rpc.start(self.tickets.clone(), request)).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status))
                 if status.code() == Code::Cancelled && started.elapsed() >= self.timeout =>

@@ -22,61 +22,30 @@ fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 /// The effective list query; absent values take their defaults, which the response echoes.
-fn list_query(
-    limit: Option<i32>,
-    offset: Option<i64>,
-    ticket_number: Option<i64>,
-) -> Result<ListQuery, Error> {
-    let mut violations = Violations::new();
-    let limit = match limit {
-        Some(value) => violations.check("limit", Limit::try_from(i64::from(value))),
-        None => Some(Limit::DEFAULT),
-    };
-    let offset = match offset {
-        Some(value) => violations.check("offset", Offset::try_from(value)),
-        None => Some(Offset::default()),
-    };
-    Ok(violations.finish(|| Some(ListQuery { limit: limit?, offset: offset?, ticket_number }))?)
-}
-
-impl TryFrom<v2::ListPendingTicketsRequest> for ListQuery {
+impl TryFrom<v2::ListTicketsRequest> for ListQuery {
     type Error = Error;
 
-    fn try_from(request: v2::ListPendingTicketsRequest) -> Result<Self, Error> {
-        let v2::ListPendingTicketsRequest { limit, offset, ticket_number } = request;
-        list_query(limit, offset, ticket_number)
+    fn try_from(request: v2::ListTicketsRequest) -> Result<Self, Error> {
+        let v2::ListTicketsRequest { limit, offset, ticket_number } = request;
+        let mut violations = Violations::new();
+        let limit = match limit {
+            Some(value) => violations.check("limit", Limit::try_from(i64::from(value))),
+            None => Some(Limit::DEFAULT),
+        };
+        let offset = match offset {
+            Some(value) => violations.check("offset", Offset::try_from(value)),
+            None => Some(Offset::default()),
+        };
+        Ok(violations.finish(|| Some(Self { limit: limit?, offset: offset?, ticket_number }))?)
     }
 }
 
-impl TryFrom<v2::ListInProgressTicketsRequest> for ListQuery {
+impl TryFrom<v2::GetTicketRequest> for TicketId {
     type Error = Error;
 
-    fn try_from(request: v2::ListInProgressTicketsRequest) -> Result<Self, Error> {
-        let v2::ListInProgressTicketsRequest { limit, offset, ticket_number } = request;
-        list_query(limit, offset, ticket_number)
-    }
-}
-
-/// A ticket id from the field `field`.
-fn ticket_id(field: &str, id: &str) -> Result<TicketId, Error> {
-    TicketId::try_from(id).map_err(|message| Error::violation(field, message))
-}
-
-impl TryFrom<v2::GetPendingTicketRequest> for TicketId {
-    type Error = Error;
-
-    fn try_from(request: v2::GetPendingTicketRequest) -> Result<Self, Error> {
-        let v2::GetPendingTicketRequest { id } = request;
-        ticket_id("id", &id)
-    }
-}
-
-impl TryFrom<v2::GetInProgressTicketRequest> for TicketId {
-    type Error = Error;
-
-    fn try_from(request: v2::GetInProgressTicketRequest) -> Result<Self, Error> {
-        let v2::GetInProgressTicketRequest { id } = request;
-        ticket_id("id", &id)
+    fn try_from(request: v2::GetTicketRequest) -> Result<Self, Error> {
+        let v2::GetTicketRequest { id } = request;
+        Self::try_from(id.as_str()).map_err(|message| Error::violation("id", message))
     }
 }
 
@@ -306,7 +275,7 @@ mod tests {
 
     #[test]
     fn absent_paging_takes_the_defaults() {
-        let query = ListQuery::try_from(v2::ListPendingTicketsRequest::default());
+        let query = ListQuery::try_from(v2::ListTicketsRequest::default());
         assert_eq!(
             query.ok(),
             Some(ListQuery {
@@ -319,11 +288,8 @@ mod tests {
 
     #[test]
     fn every_bad_paging_value_is_reported_at_once() {
-        let request = v2::ListPendingTicketsRequest {
-            limit: Some(1001),
-            offset: Some(-1),
-            ticket_number: None,
-        };
+        let request =
+            v2::ListTicketsRequest { limit: Some(1001), offset: Some(-1), ticket_number: None };
         assert_eq!(fields(ListQuery::try_from(request).unwrap_err()), ["limit", "offset"]);
     }
 

@@ -44,14 +44,14 @@ impl Service {
 impl TicketService for Service {
     async fn list_pending_tickets(
         &self,
-        request: Request<v2::ListPendingTicketsRequest>,
+        request: Request<v2::ListTicketsRequest>,
     ) -> Result<Response<v2::ListPendingTicketsResponse>, Status> {
         self.list::<PendingTicket, _, _>(request).await
     }
 
     async fn get_pending_ticket(
         &self,
-        request: Request<v2::GetPendingTicketRequest>,
+        request: Request<v2::GetTicketRequest>,
     ) -> Result<Response<v2::PendingTicket>, Status> {
         self.get::<PendingTicket, _, _>(request).await
     }
@@ -71,14 +71,14 @@ impl TicketService for Service {
 
     async fn list_in_progress_tickets(
         &self,
-        request: Request<v2::ListInProgressTicketsRequest>,
+        request: Request<v2::ListTicketsRequest>,
     ) -> Result<Response<v2::ListInProgressTicketsResponse>, Status> {
         self.list::<InProgressTicket, _, _>(request).await
     }
 
     async fn get_in_progress_ticket(
         &self,
-        request: Request<v2::GetInProgressTicketRequest>,
+        request: Request<v2::GetTicketRequest>,
     ) -> Result<Response<v2::InProgressTicket>, Status> {
         self.get::<InProgressTicket, _, _>(request).await
     }

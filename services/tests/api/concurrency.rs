@@ -28,7 +28,7 @@ db_test!(ticket_numbers_are_unique_and_increasing_under_100_concurrent_creates, 
     let next = app.ticket(provider).await;
     assert!(next.ticket_number > highest, "a later ticket gets a larger number");
 
-    let all = v2::ListPendingTicketsRequest { limit: Some(1000), ..Default::default() };
+    let all = v2::ListTicketsRequest { limit: Some(1000), ..Default::default() };
     let listed =
         app.tickets().list_pending_tickets(as_provider(provider, all)).await.unwrap().into_inner();
     assert_eq!(listed.total, 101);

@@ -31,14 +31,14 @@ async fn call_every_rpc(
             statuses.push(client.$method(request).await.expect_err(stringify!($method)));
         }};
     }
-    call!(list_pending_tickets, v2::ListPendingTicketsRequest::default());
-    call!(get_pending_ticket, v2::GetPendingTicketRequest { id: id.clone() });
+    call!(list_pending_tickets, v2::ListTicketsRequest::default());
+    call!(get_pending_ticket, v2::GetTicketRequest { id: id.clone() });
     call!(
         start_service,
         v2::StartServiceRequest { pending_ticket_id: id.clone(), operator_id: id.clone() }
     );
-    call!(list_in_progress_tickets, v2::ListInProgressTicketsRequest::default());
-    call!(get_in_progress_ticket, v2::GetInProgressTicketRequest { id: id.clone() });
+    call!(list_in_progress_tickets, v2::ListTicketsRequest::default());
+    call!(get_in_progress_ticket, v2::GetTicketRequest { id: id.clone() });
     call!(create_pending_ticket, new_ticket());
     let mut request = Request::new(crate::helpers::employee_request(Uuid::new_v4()));
     decorate(request.metadata_mut());
@@ -109,13 +109,13 @@ async fn an_unreachable_database_is_unavailable_without_internal_detail() {
     let provider = Uuid::new_v4();
     let statuses = [
         client
-            .list_pending_tickets(as_provider(provider, v2::ListPendingTicketsRequest::default()))
+            .list_pending_tickets(as_provider(provider, v2::ListTicketsRequest::default()))
             .await
             .unwrap_err(),
         client
             .get_pending_ticket(as_provider(
                 provider,
-                v2::GetPendingTicketRequest { id: Uuid::new_v4().to_string() },
+                v2::GetTicketRequest { id: Uuid::new_v4().to_string() },
             ))
             .await
             .unwrap_err(),

@@ -25,26 +25,23 @@ db_test!(another_provider_can_neither_see_count_nor_change_a_ticket, |app| {
 
     let get = app
         .tickets()
-        .get_pending_ticket(as_provider(b, v2::GetPendingTicketRequest { id: a_ticket.id.clone() }))
+        .get_pending_ticket(as_provider(b, v2::GetTicketRequest { id: a_ticket.id.clone() }))
         .await;
     assert_eq!(get.unwrap_err().code(), Code::NotFound);
     let get = app
         .tickets()
-        .get_in_progress_ticket(as_provider(
-            b,
-            v2::GetInProgressTicketRequest { id: a_started.id.clone() },
-        ))
+        .get_in_progress_ticket(as_provider(b, v2::GetTicketRequest { id: a_started.id.clone() }))
         .await;
     assert_eq!(get.unwrap_err().code(), Code::NotFound);
 
     let list = app
         .tickets()
-        .list_pending_tickets(as_provider(b, v2::ListPendingTicketsRequest::default()))
+        .list_pending_tickets(as_provider(b, v2::ListTicketsRequest::default()))
         .await
         .unwrap()
         .into_inner();
     assert_eq!((list.total, list.result.len()), (0, 0));
-    let by_number = v2::ListPendingTicketsRequest {
+    let by_number = v2::ListTicketsRequest {
         ticket_number: Some(a_ticket.ticket_number),
         ..Default::default()
     };
@@ -53,7 +50,7 @@ db_test!(another_provider_can_neither_see_count_nor_change_a_ticket, |app| {
     assert_eq!(list.total, 0);
     let list = app
         .tickets()
-        .list_in_progress_tickets(as_provider(b, v2::ListInProgressTicketsRequest::default()))
+        .list_in_progress_tickets(as_provider(b, v2::ListTicketsRequest::default()))
         .await
         .unwrap()
         .into_inner();
@@ -68,7 +65,7 @@ db_test!(another_provider_can_neither_see_count_nor_change_a_ticket, |app| {
 
     let a_list = app
         .tickets()
-        .list_pending_tickets(as_provider(a, v2::ListPendingTicketsRequest::default()))
+        .list_pending_tickets(as_provider(a, v2::ListTicketsRequest::default()))
         .await
         .unwrap()
         .into_inner();

@@ -8,7 +8,7 @@ use crate::helpers::{as_provider, db_test, violated_fields};
 db_test!(an_empty_list_echoes_the_defaults, |app| {
     let page = app
         .tickets()
-        .list_pending_tickets(as_provider(Uuid::new_v4(), v2::ListPendingTicketsRequest::default()))
+        .list_pending_tickets(as_provider(Uuid::new_v4(), v2::ListTicketsRequest::default()))
         .await
         .unwrap()
         .into_inner();
@@ -24,11 +24,8 @@ db_test!(pages_are_oldest_first_and_total_ignores_paging, |app| {
     }
     let mut seen = Vec::new();
     for offset in [0, 3, 6] {
-        let request = v2::ListPendingTicketsRequest {
-            limit: Some(3),
-            offset: Some(offset),
-            ticket_number: None,
-        };
+        let request =
+            v2::ListTicketsRequest { limit: Some(3), offset: Some(offset), ticket_number: None };
         let page = app
             .tickets()
             .list_pending_tickets(as_provider(provider, request))
@@ -45,7 +42,7 @@ db_test!(limit_zero_answers_only_the_total, |app| {
     let provider = Uuid::new_v4();
     app.ticket(provider).await;
     app.ticket(provider).await;
-    let request = v2::ListPendingTicketsRequest { limit: Some(0), ..Default::default() };
+    let request = v2::ListTicketsRequest { limit: Some(0), ..Default::default() };
     let page = app
         .tickets()
         .list_pending_tickets(as_provider(provider, request))
@@ -58,7 +55,7 @@ db_test!(limit_zero_answers_only_the_total, |app| {
 db_test!(an_offset_past_the_end_is_an_empty_page, |app| {
     let provider = Uuid::new_v4();
     app.ticket(provider).await;
-    let request = v2::ListPendingTicketsRequest { offset: Some(i64::MAX), ..Default::default() };
+    let request = v2::ListTicketsRequest { offset: Some(i64::MAX), ..Default::default() };
     let page = app
         .tickets()
         .list_pending_tickets(as_provider(provider, request))
@@ -72,10 +69,8 @@ db_test!(the_ticket_number_filter_is_applied_and_echoed, |app| {
     let provider = Uuid::new_v4();
     app.ticket(provider).await;
     let wanted = app.ticket(provider).await;
-    let request = v2::ListPendingTicketsRequest {
-        ticket_number: Some(wanted.ticket_number),
-        ..Default::default()
-    };
+    let request =
+        v2::ListTicketsRequest { ticket_number: Some(wanted.ticket_number), ..Default::default() };
     let page = app
         .tickets()
         .list_pending_tickets(as_provider(provider, request))
@@ -85,7 +80,7 @@ db_test!(the_ticket_number_filter_is_applied_and_echoed, |app| {
     assert_eq!(page.ticket_number, Some(wanted.ticket_number));
     assert_eq!((page.total, page.result), (1, vec![wanted]));
 
-    let request = v2::ListPendingTicketsRequest { ticket_number: Some(-5), ..Default::default() };
+    let request = v2::ListTicketsRequest { ticket_number: Some(-5), ..Default::default() };
     let page = app
         .tickets()
         .list_pending_tickets(as_provider(provider, request))
@@ -96,7 +91,7 @@ db_test!(the_ticket_number_filter_is_applied_and_echoed, |app| {
 });
 
 db_test!(the_largest_limit_is_accepted, |app| {
-    let request = v2::ListPendingTicketsRequest { limit: Some(1000), ..Default::default() };
+    let request = v2::ListTicketsRequest { limit: Some(1000), ..Default::default() };
     let page =
         app.tickets().list_pending_tickets(as_provider(Uuid::new_v4(), request)).await.unwrap();
     assert_eq!(page.into_inner().limit, 1000);
@@ -110,14 +105,14 @@ db_test!(out_of_range_paging_is_reported_field_by_field, |app| {
         (Some(i32::MAX), Some(i64::MIN), vec!["limit", "offset"]),
     ];
     for (limit, offset, fields) in cases {
-        let request = v2::ListPendingTicketsRequest { limit, offset, ticket_number: None };
+        let request = v2::ListTicketsRequest { limit, offset, ticket_number: None };
         let status = app
             .tickets()
             .list_pending_tickets(as_provider(Uuid::new_v4(), request))
             .await
             .unwrap_err();
         assert_eq!(violated_fields(&status), fields);
-        let request = v2::ListInProgressTicketsRequest { limit, offset, ticket_number: None };
+        let request = v2::ListTicketsRequest { limit, offset, ticket_number: None };
         let status = app
             .tickets()
             .list_in_progress_tickets(as_provider(Uuid::new_v4(), request))

@@ -33,10 +33,7 @@ db_test!(starting_service_moves_the_ticket_to_in_progress, |app| {
 
     let gone = app
         .tickets()
-        .get_pending_ticket(as_provider(
-            provider,
-            v2::GetPendingTicketRequest { id: ticket.id.clone() },
-        ))
+        .get_pending_ticket(as_provider(provider, v2::GetTicketRequest { id: ticket.id.clone() }))
         .await
         .unwrap_err();
     assert_eq!(gone.code(), Code::NotFound, "it left the pending collection");
@@ -44,7 +41,7 @@ db_test!(starting_service_moves_the_ticket_to_in_progress, |app| {
         .tickets()
         .get_in_progress_ticket(as_provider(
             provider,
-            v2::GetInProgressTicketRequest { id: ticket.id.clone() },
+            v2::GetTicketRequest { id: ticket.id.clone() },
         ))
         .await
         .unwrap()
@@ -53,17 +50,14 @@ db_test!(starting_service_moves_the_ticket_to_in_progress, |app| {
 
     let pending = app
         .tickets()
-        .list_pending_tickets(as_provider(provider, v2::ListPendingTicketsRequest::default()))
+        .list_pending_tickets(as_provider(provider, v2::ListTicketsRequest::default()))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(pending.total, 0);
     let in_progress = app
         .tickets()
-        .list_in_progress_tickets(as_provider(
-            provider,
-            v2::ListInProgressTicketsRequest::default(),
-        ))
+        .list_in_progress_tickets(as_provider(provider, v2::ListTicketsRequest::default()))
         .await
         .unwrap()
         .into_inner();
@@ -102,10 +96,7 @@ db_test!(start_service_by_another_operator_after_success_is_a_failed_preconditio
     assert_eq!(status.code(), Code::FailedPrecondition);
     let read = app
         .tickets()
-        .get_in_progress_ticket(as_provider(
-            provider,
-            v2::GetInProgressTicketRequest { id: ticket.id },
-        ))
+        .get_in_progress_ticket(as_provider(provider, v2::GetTicketRequest { id: ticket.id }))
         .await
         .unwrap();
     assert_eq!(read.into_inner().operator_id, winner.to_string(), "the winner keeps the ticket");
@@ -140,7 +131,7 @@ db_test!(operators_that_cannot_be_assigned_are_violations_on_operator_id, |app| 
     }
     let still_pending = app
         .tickets()
-        .get_pending_ticket(as_provider(provider, v2::GetPendingTicketRequest { id: ticket.id }))
+        .get_pending_ticket(as_provider(provider, v2::GetTicketRequest { id: ticket.id }))
         .await;
     assert!(still_pending.is_ok(), "nothing changed");
 });

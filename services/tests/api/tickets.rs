@@ -28,10 +28,7 @@ db_test!(a_created_ticket_reads_back_with_every_field, |app| {
 
     let read = app
         .tickets()
-        .get_pending_ticket(as_provider(
-            provider,
-            v2::GetPendingTicketRequest { id: created.id.clone() },
-        ))
+        .get_pending_ticket(as_provider(provider, v2::GetTicketRequest { id: created.id.clone() }))
         .await
         .unwrap()
         .into_inner();
@@ -91,7 +88,7 @@ db_test!(every_bad_field_of_a_create_is_reported_at_once, |app| {
     );
     let count = app
         .tickets()
-        .list_pending_tickets(as_provider(Uuid::new_v4(), v2::ListPendingTicketsRequest::default()))
+        .list_pending_tickets(as_provider(Uuid::new_v4(), v2::ListTicketsRequest::default()))
         .await
         .unwrap();
     assert_eq!(count.into_inner().total, 0, "nothing was stored");
@@ -101,10 +98,8 @@ db_test!(get_with_an_upper_case_id_finds_the_ticket, |app| {
     let provider = Uuid::new_v4();
     let ticket = app.ticket(provider).await;
     let id = ticket.id.to_uppercase();
-    let read = app
-        .tickets()
-        .get_pending_ticket(as_provider(provider, v2::GetPendingTicketRequest { id }))
-        .await;
+    let read =
+        app.tickets().get_pending_ticket(as_provider(provider, v2::GetTicketRequest { id })).await;
     assert_eq!(read.unwrap().into_inner().id, ticket.id);
 });
 
@@ -114,10 +109,7 @@ db_test!(get_with_a_malformed_id_is_a_violation_on_id, |app| {
     {
         let status = app
             .tickets()
-            .get_pending_ticket(as_provider(
-                Uuid::new_v4(),
-                v2::GetPendingTicketRequest { id: id.into() },
-            ))
+            .get_pending_ticket(as_provider(Uuid::new_v4(), v2::GetTicketRequest { id: id.into() }))
             .await
             .unwrap_err();
         assert_eq!(violated_fields(&status), ["id"], "{id:?}");
@@ -125,7 +117,7 @@ db_test!(get_with_a_malformed_id_is_a_violation_on_id, |app| {
             .tickets()
             .get_in_progress_ticket(as_provider(
                 Uuid::new_v4(),
-                v2::GetInProgressTicketRequest { id: id.into() },
+                v2::GetTicketRequest { id: id.into() },
             ))
             .await
             .unwrap_err();
@@ -137,16 +129,13 @@ db_test!(get_of_an_unknown_ticket_is_not_found, |app| {
     let id = Uuid::new_v4().to_string();
     let status = app
         .tickets()
-        .get_pending_ticket(as_provider(
-            Uuid::new_v4(),
-            v2::GetPendingTicketRequest { id: id.clone() },
-        ))
+        .get_pending_ticket(as_provider(Uuid::new_v4(), v2::GetTicketRequest { id: id.clone() }))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     let status = app
         .tickets()
-        .get_in_progress_ticket(as_provider(Uuid::new_v4(), v2::GetInProgressTicketRequest { id }))
+        .get_in_progress_ticket(as_provider(Uuid::new_v4(), v2::GetTicketRequest { id }))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
@@ -157,10 +146,7 @@ db_test!(a_pending_ticket_is_not_found_as_in_progress, |app| {
     let ticket = app.ticket(provider).await;
     let status = app
         .tickets()
-        .get_in_progress_ticket(as_provider(
-            provider,
-            v2::GetInProgressTicketRequest { id: ticket.id },
-        ))
+        .get_in_progress_ticket(as_provider(provider, v2::GetTicketRequest { id: ticket.id }))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
