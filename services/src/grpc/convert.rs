@@ -147,23 +147,14 @@ pub(crate) fn employee(
 
 impl From<PendingTicket> for v2::PendingTicket {
     fn from(ticket: PendingTicket) -> Self {
-        let PendingTicket {
-            id,
-            created_at,
-            customer_id,
-            ticket_number,
-            vehicle_model_id,
-            vin,
-            connection_id,
-        } = ticket;
         Self {
-            id: id.to_string(),
-            created_at: Some(timestamp(created_at)),
-            customer_id: customer_id.to_string(),
-            ticket_number,
-            vehicle_model_id,
-            vin,
-            connection_id: connection_id.map(|id| id.hyphenated().to_string()),
+            id: ticket.id.to_string(),
+            created_at: Some(timestamp(ticket.created_at)),
+            customer_id: ticket.customer_id.to_string(),
+            ticket_number: ticket.ticket_number,
+            vehicle_model_id: ticket.vehicle_model_id,
+            vin: ticket.vin,
+            connection_id: ticket.connection_id.map(|id| id.hyphenated().to_string()),
         }
     }
 }
