@@ -8,3 +8,6 @@ pub const PROVIDER_ID: &str = "x-provider-id";
 /// The id that ties one partner request's log lines together across both binaries; also echoed
 /// to the partner.
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// The caller's credentials: `Bearer <access token>` (an ES256 JWT).
+pub const AUTHORIZATION: &str = "authorization";

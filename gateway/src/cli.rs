@@ -10,7 +10,10 @@ use tokio::net::TcpListener;
 use crate::{
     Gateway, HttpSettings,
     auth::{Auth, AuthSettings},
-    upstream::{balance::BalanceSettings, channel::ServiceChannel},
+    upstream::{
+        balance::BalanceSettings,
+        channel::{ServiceChannel, UpstreamTls},
+    },
 };
 
 /// The REST gateway: serves the partner `/v2` API by calling the ticket service over gRPC.
@@ -78,6 +81,28 @@ pub struct Cli {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// The CA the ticket service's certificate must chain to: `dns:///` and `https://` URLs then
+    /// use TLS.
+    #[arg(long, env = "GATEWAY_TICKET_SERVICE_CA_FILE")]
+    pub ticket_service_ca_file: Option<PathBuf>,
+
+    /// The gateway's client certificate towards the ticket service (mutual TLS).
+    #[arg(
+        long,
+        env = "GATEWAY_TICKET_SERVICE_CLIENT_CERT_FILE",
+        requires = "ticket_service_client_key_file",
+        requires = "ticket_service_ca_file"
+    )]
+    pub ticket_service_client_cert_file: Option<PathBuf>,
+
+    /// The key of that certificate.
+    #[arg(
+        long,
+        env = "GATEWAY_TICKET_SERVICE_CLIENT_KEY_FILE",
+        requires = "ticket_service_client_cert_file"
+    )]
+    pub ticket_service_client_key_file: Option<PathBuf>,
+
     /// Threads of the async runtime; default: one per CPU the process may use. A pod with
     /// less than a core of its own does best with 1 (fewer thread wake-ups per request); scale
     /// out with replicas.
@@ -110,7 +135,15 @@ impl Cli {
             refresh: Duration::from_millis(self.dns_refresh_ms),
             ..BalanceSettings::default()
         };
-        let service = ServiceChannel::connect(&self.ticket_service_url, request_timeout, balance)?;
+        let tls = self.ticket_service_ca_file.clone().map(|ca| UpstreamTls {
+            ca,
+            identity: self
+                .ticket_service_client_cert_file
+                .clone()
+                .zip(self.ticket_service_client_key_file.clone()),
+        });
+        let service =
+            ServiceChannel::connect(&self.ticket_service_url, request_timeout, balance, tls)?;
         let gateway = Gateway::new(
             service,
             auth,

@@ -6,6 +6,7 @@ pub mod log_writer;
 pub mod metrics;
 pub mod propagation;
 pub mod telemetry;
+pub mod tls;
 
 use std::{future::Future, num::NonZeroUsize, process::ExitCode};
 

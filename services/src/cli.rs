@@ -1,14 +1,17 @@
 //! Command line: flags whose defaults are the environment variables of docs/operations.md.
 
-use std::{net::SocketAddr, num::NonZeroUsize, time::Duration};
+use std::{net::SocketAddr, num::NonZeroUsize, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use tickets_runtime::tls::{ServerFiles, ServerTls};
+use tickets_tokens::{Audience, KeySet, RemoteKeys, Verifier, VerifyingKey};
+
 use crate::{
     demo,
-    grpc::{self, ServerSettings},
+    grpc::{self, Callers, Security, ServerSettings},
     metrics::Metrics,
     store::{self, PoolSettings},
 };
@@ -35,6 +38,11 @@ pub struct Cli {
     /// Address the gRPC server listens on.
     #[arg(long, env = "TICKETS_GRPC_ADDR", default_value = "0.0.0.0:50051", global = true)]
     pub grpc_addr: SocketAddr,
+
+    /// A plaintext address serving only `grpc.health.v1`, for probes that cannot use TLS
+    /// (Kubernetes' gRPC probes) while the main port requires it; none when unset.
+    #[arg(long, env = "TICKETS_HEALTH_ADDR", global = true)]
+    pub health_addr: Option<SocketAddr>,
 
     /// Address of the Prometheus `/metrics` endpoint.
     #[arg(long, env = "TICKETS_METRICS_ADDR", default_value = "0.0.0.0:9464", global = true)]
@@ -68,7 +76,41 @@ pub struct Cli {
     /// Threads of the async runtime; default: one per CPU the process may use.
     #[arg(long, env = "TICKETS_WORKER_THREADS", global = true)]
     pub worker_threads: Option<NonZeroUsize>,
+
+    /// The key callers' tokens are signed with, in PEM: a P-256 public key, or the gateway's
+    /// private key file (its public half is used).
+    #[arg(long, env = "TICKETS_TOKEN_PUBLIC_KEY_FILE", global = true)]
+    pub token_public_key_file: Option<PathBuf>,
+
+    /// Comma-separated JWKS URLs whose keys sign callers' tokens (the gateway's
+    /// `/.well-known/jwks.json`, an external issuer's): `https://`, or `http://` for loopback
+    /// hosts only.
+    #[arg(long, env = "TICKETS_JWKS_URLS", value_delimiter = ',', global = true)]
+    pub jwks_urls: Vec<String>,
+
+    /// The only `iss` accepted in callers' tokens.
+    #[arg(long, env = "TICKETS_TOKEN_ISSUER", default_value = "ticket-gateway", global = true)]
+    pub token_issuer: String,
+
+    /// The only `aud` accepted in callers' tokens.
+    #[arg(long, env = "TICKETS_TOKEN_AUDIENCE", default_value = "tickets-api", global = true)]
+    pub token_audience: String,
+
+    /// The server's certificate chain (PEM): with its key, the gRPC port speaks TLS only.
+    #[arg(long, env = "TICKETS_TLS_CERT_FILE", requires = "tls_key_file", global = true)]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The private key of the server's certificate (PEM).
+    #[arg(long, env = "TICKETS_TLS_KEY_FILE", requires = "tls_cert_file", global = true)]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// The CA whose client certificates are required (mutual TLS).
+    #[arg(long, env = "TICKETS_TLS_CLIENT_CA_FILE", requires = "tls_cert_file", global = true)]
+    pub tls_client_ca_file: Option<PathBuf>,
 }
+
+/// How many verified tokens the service remembers.
+const VERIFIED_CAPACITY: usize = 10_000;
 
 /// The subcommands.
 #[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +131,49 @@ impl Cli {
             acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
             ..PoolSettings::default()
         }
+    }
+
+    /// How callers are verified: against the configured key sources. Without one the service
+    /// only starts on a loopback address, and then checks no token at all.
+    fn callers(&self) -> anyhow::Result<Callers> {
+        let mut keys = KeySet::default();
+        if let Some(path) = &self.token_public_key_file {
+            keys =
+                keys.with_key(VerifyingKey::load(path).context("TICKETS_TOKEN_PUBLIC_KEY_FILE")?);
+        }
+        for url in self.jwks_urls.iter().map(|url| url.trim()).filter(|url| !url.is_empty()) {
+            keys = keys.with_remote(RemoteKeys::new(url).context("TICKETS_JWKS_URLS")?);
+        }
+        if keys.is_empty() {
+            anyhow::ensure!(
+                self.grpc_addr.ip().is_loopback(),
+                "no key to verify callers' tokens with: set TICKETS_TOKEN_PUBLIC_KEY_FILE or TICKETS_JWKS_URLS (verification cannot be off on {}, which is not a loopback address)",
+                self.grpc_addr
+            );
+            tracing::warn!(
+                addr = %self.grpc_addr,
+                "TICKETS_TOKEN_PUBLIC_KEY_FILE and TICKETS_JWKS_URLS are unset: callers' tokens are NOT verified (allowed on a loopback address only)"
+            );
+            return Ok(Callers::unverified());
+        }
+        let audience =
+            Audience { issuer: self.token_issuer.clone(), audience: self.token_audience.clone() };
+        Ok(Callers::verified(Verifier::new(keys, audience, VERIFIED_CAPACITY)))
+    }
+
+    /// TLS on the gRPC port, when a certificate is configured.
+    fn tls(&self) -> anyhow::Result<Option<ServerTls>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert_file, &self.tls_key_file) else {
+            return Ok(None);
+        };
+        let files = ServerFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: self.tls_client_ca_file.clone(),
+        };
+        Ok(Some(ServerTls::load(files).context(
+            "TICKETS_TLS_CERT_FILE / TICKETS_TLS_KEY_FILE / TICKETS_TLS_CLIENT_CA_FILE",
+        )?))
     }
 
     /// Runs the chosen command.
@@ -113,6 +198,14 @@ impl Cli {
                 Ok(())
             }
             Command::Serve => {
+                let health_listener = match self.health_addr {
+                    Some(addr) => Some(
+                        TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?,
+                    ),
+                    None => None,
+                };
+                let security =
+                    Security { callers: self.callers()?, tls: self.tls()?, health_listener };
                 let listener = TcpListener::bind(self.grpc_addr)
                     .await
                     .with_context(|| format!("binding {}", self.grpc_addr))?;
@@ -135,8 +228,10 @@ impl Cli {
                         .unwrap_or(usize::MAX),
                     shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
                     health_interval: Duration::from_millis(self.health_interval_ms),
+                    tls_reload: tickets_runtime::tls::RELOAD_EVERY,
                 };
-                let served = grpc::serve(listener, db, metrics, settings, shutdown_signal()).await;
+                let served =
+                    grpc::serve(listener, db, metrics, settings, security, shutdown_signal()).await;
                 let _ = metrics_stop.send(());
                 let _ = metrics_server.await;
                 served?;

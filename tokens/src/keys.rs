@@ -346,6 +346,13 @@ impl KeySet {
         self
     }
 
+    /// Whether remote key sets are configured, so that a key unknown now may still be
+    /// fetched.
+    #[must_use]
+    pub fn has_remote(&self) -> bool {
+        !self.remote.is_empty()
+    }
+
     /// Whether no key source is configured.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -353,17 +360,36 @@ impl KeySet {
     }
 
     /// Whether the key is known now, without fetching: the cheap check before a signature is
-    /// verified, and the check that a cached verification's key is still published.
+    /// verified, and the check that a cached verification's key is still published. A token
+    /// naming no key means the first fixed one.
     #[must_use]
-    pub fn knows(&self, kid: &str) -> bool {
-        self.fixed.iter().any(|key| key.kid() == kid) || self.remote.iter().any(|set| set.has(kid))
+    pub fn knows(&self, kid: Option<&str>) -> bool {
+        match kid {
+            None => !self.fixed.is_empty(),
+            Some(kid) => {
+                self.fixed.iter().any(|key| key.kid() == kid)
+                    || self.remote.iter().any(|set| set.has(kid))
+            }
+        }
     }
 
-    /// The key with this id, fetching remote sets as their rules allow.
-    pub(crate) async fn find(&self, kid: &str, wait: Duration) -> Option<DecodingKey> {
+    /// The key with this id (the first fixed key for none) and its id, fetching remote sets
+    /// as their rules allow.
+    pub(crate) async fn find(
+        &self,
+        kid: Option<&str>,
+        wait: Duration,
+    ) -> Option<(Arc<str>, DecodingKey)> {
+        let Some(kid) = kid else {
+            return self.fixed.first().map(|key| (key.kid.clone(), key.decoding().clone()));
+        };
         if let Some(key) = self.fixed.iter().find(|key| key.kid() == kid) {
-            return Some(key.decoding().clone());
+            return Some((key.kid.clone(), key.decoding().clone()));
         }
+        self.find_remote(kid, wait).await.map(|key| (Arc::from(kid), key))
+    }
+
+    async fn find_remote(&self, kid: &str, wait: Duration) -> Option<DecodingKey> {
         for set in &self.remote {
             if let Some(key) = set.cached(kid) {
                 // Let a stale set refresh in the background.

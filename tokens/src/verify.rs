@@ -34,12 +34,13 @@ pub enum Rejected {
     Invalid,
 }
 
-/// The key id a token's header names, after the checks that cost nothing: the size, the
-/// header's form, and the algorithm.
+/// The key id a token's header names (`None`: it names none, and the verifier's first fixed
+/// key is meant), after the checks that cost nothing: the size, the header's form, and the
+/// algorithm.
 ///
 /// # Errors
 /// [`Rejected::Malformed`] or [`Rejected::Algorithm`].
-pub fn header_kid(token: &str) -> Result<String, Rejected> {
+pub fn header_kid(token: &str) -> Result<Option<String>, Rejected> {
     if token.len() > MAX_TOKEN_BYTES || token.split('.').count() != 3 {
         return Err(Rejected::Malformed);
     }
@@ -47,7 +48,7 @@ pub fn header_kid(token: &str) -> Result<String, Rejected> {
     if header.alg != Algorithm::ES256 {
         return Err(Rejected::Algorithm);
     }
-    header.kid.ok_or(Rejected::UnknownKey)
+    Ok(header.kid)
 }
 
 /// The cache key of a token: its SHA-256.
@@ -118,7 +119,7 @@ impl Verifier {
         let key = digest(token);
         let verified = self.cache.get(&key)?;
         let now = chrono::Utc::now().timestamp();
-        if verified.usable_at(now) && self.keys.knows(&verified.kid) {
+        if verified.usable_at(now) && self.keys.knows(Some(&verified.kid)) {
             Some(verified)
         } else {
             self.cache.remove(&key);
@@ -133,8 +134,11 @@ impl Verifier {
     /// # Errors
     /// Why it was refused.
     pub async fn verify(&self, token: &str) -> Result<Verified, Rejected> {
-        let kid = header_kid(token)?;
-        let key = self.keys.find(&kid, self.fetch_wait).await.ok_or(Rejected::UnknownKey)?;
+        let (kid, key) = self
+            .keys
+            .find(header_kid(token)?.as_deref(), self.fetch_wait)
+            .await
+            .ok_or(Rejected::UnknownKey)?;
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map_err(|_| Rejected::Invalid)?
             .claims;
@@ -148,7 +152,7 @@ impl Verifier {
             scopes: claims.scope.as_deref().map(Scopes::from_claim),
             expires_at: claims.exp,
             not_before: claims.nbf,
-            kid: kid.into(),
+            kid,
         })
     }
 

@@ -1,15 +1,23 @@
 //! The clients file (`GATEWAY_CREDENTIALS_FILE`): one `[[clients]]` table per client, holding
-//! only SHA-256 hashes of its secret and API key, and the provider it acts for.
+//! only SHA-256 hashes of its secret and API key, the provider it acts for and its rights.
 //!
 //! ```toml
-//! [[clients]]
+//! [[clients]]                      # a partner: acts for one provider, through /v2
 //! client_id = "demo"
 //! client_secret_sha256 = "<64 lower-case hex digits>"
 //! api_key_sha256 = "<64 lower-case hex digits>"
 //! provider_id = "6f1b2a2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+//! scopes = "tickets:read tickets:write"   # the default
+//!
+//! [[clients]]                      # an internal service: any provider, gRPC only
+//! client_id = "ticket-opener"
+//! client_secret_sha256 = "<64 lower-case hex digits>"
+//! scopes = "providers:any tickets:create"
 //! ```
 
 use std::{collections::HashMap, ops::Range, path::Path, sync::Arc};
+
+use tickets_tokens::{Scope, Scopes};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -35,14 +43,27 @@ pub(crate) fn matches(presented: &[u8], expected: &Digest32) -> bool {
 pub(crate) struct Client {
     pub(crate) client_id: Arc<str>,
     pub(crate) secret_sha256: Digest32,
-    pub(crate) api_key_sha256: Digest32,
-    pub(crate) provider_id: Uuid,
+    /// Partners have one; an internal client may have none (it never calls `/v2`).
+    pub(crate) api_key_sha256: Option<Digest32>,
+    /// The provider a partner acts for; `None` for an internal client (`providers:any`).
+    pub(crate) provider_id: Option<Uuid>,
+    /// Its rights: the most any of its tokens may carry.
+    pub(crate) scopes: Scopes,
 }
 
-/// Every configured client, by id.
+impl Client {
+    /// Whether it is an internal client, acting for any provider (never through `/v2`).
+    pub(crate) fn is_internal(&self) -> bool {
+        self.scopes.contains(Scope::ProvidersAny)
+    }
+}
+
+/// Every configured client, by id and by API key.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Credentials {
     clients: HashMap<String, Client>,
+    /// Client ids by the SHA-256 of their API key.
+    by_api_key: HashMap<Digest32, String>,
 }
 
 /// Why the clients file was refused; the message names the line.
@@ -88,8 +109,9 @@ struct File {
 struct Entry {
     client_id: Spanned<String>,
     client_secret_sha256: Spanned<String>,
-    api_key_sha256: Spanned<String>,
-    provider_id: Spanned<String>,
+    api_key_sha256: Option<Spanned<String>>,
+    provider_id: Option<Spanned<String>>,
+    scopes: Option<Spanned<String>>,
 }
 
 fn line_of(text: &str, span: &Range<usize>) -> usize {
@@ -113,8 +135,9 @@ impl Credentials {
     ///
     /// # Errors
     /// A message naming the file and the line of the first problem: malformed TOML, a hash that
-    /// is not 64 lower-case hex digits, a provider that is not a UUID, an empty or duplicate
-    /// client id, or an API key shared by two clients.
+    /// is not 64 lower-case hex digits, a provider that is not a UUID, an unknown scope, a
+    /// partner without a provider or API key, an internal client (`providers:any`) with a
+    /// provider, an empty or duplicate client id, or an API key shared by two clients.
     pub(crate) fn load(path: &Path) -> Result<Self, CredentialsError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path)
@@ -136,8 +159,7 @@ impl Credentials {
             line: line_of(text, span),
             message,
         };
-        let mut clients = HashMap::new();
-        let mut api_keys = HashMap::new();
+        let mut credentials = Self::default();
         for entry in file.clients {
             let id = entry.client_id.get_ref();
             if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
@@ -155,20 +177,60 @@ impl Credentials {
                 })
             };
             let secret_sha256 = digest(&entry.client_secret_sha256, "client_secret_sha256")?;
-            let api_key_sha256 = digest(&entry.api_key_sha256, "api_key_sha256")?;
-            let provider_id = tickets_contract::rules::parse_uuid(entry.provider_id.get_ref())
-                .map_err(|_| {
-                    invalid(&entry.provider_id.span(), "provider_id must be a UUID".into())
-                })?;
-            if clients.contains_key(id) {
-                return Err(invalid(
-                    &entry.client_id.span(),
-                    format!("client {id:?} is defined twice"),
-                ));
+            let api_key_sha256 = entry
+                .api_key_sha256
+                .as_ref()
+                .map(|key| digest(key, "api_key_sha256"))
+                .transpose()?;
+            let provider_id = entry
+                .provider_id
+                .as_ref()
+                .map(|provider| {
+                    tickets_contract::rules::parse_uuid(provider.get_ref())
+                        .map_err(|_| invalid(&provider.span(), "provider_id must be a UUID".into()))
+                })
+                .transpose()?;
+            let scopes = match &entry.scopes {
+                Some(scopes) => Scopes::parse(scopes.get_ref())
+                    .map_err(|unknown| invalid(&scopes.span(), format!("scopes: {unknown}")))?,
+                None => Scopes::PARTNER_DEFAULT,
+            };
+            let at = entry.client_id.span();
+            match (scopes.contains(Scope::ProvidersAny), provider_id, api_key_sha256) {
+                (true, Some(_), _) => {
+                    return Err(invalid(
+                        &at,
+                        format!(
+                            "client {id:?} has providers:any and a provider_id: an internal client acts for any provider, so it names none"
+                        ),
+                    ));
+                }
+                (false, None, _) => {
+                    return Err(invalid(
+                        &at,
+                        format!(
+                            "client {id:?} needs a provider_id (or the scope providers:any, for an internal client)"
+                        ),
+                    ));
+                }
+                (false, Some(_), None) => {
+                    return Err(invalid(
+                        &at,
+                        format!(
+                            "client {id:?} needs an api_key_sha256: partners send both a token and an API key"
+                        ),
+                    ));
+                }
+                _ => {}
             }
-            if let Some(other) = api_keys.insert(api_key_sha256, id.clone()) {
+            if credentials.clients.contains_key(id) {
+                return Err(invalid(&at, format!("client {id:?} is defined twice")));
+            }
+            if let (Some(key), Some(field)) = (api_key_sha256, &entry.api_key_sha256)
+                && let Some(other) = credentials.by_api_key.insert(key, id.clone())
+            {
                 return Err(invalid(
-                    &entry.api_key_sha256.span(),
+                    &field.span(),
                     format!("client {id:?} has the same API key as client {other:?}"),
                 ));
             }
@@ -177,15 +239,26 @@ impl Credentials {
                 secret_sha256,
                 api_key_sha256,
                 provider_id,
+                scopes,
             };
-            clients.insert(id.clone(), client);
+            credentials.clients.insert(id.clone(), client);
         }
-        Ok(Self { clients })
+        Ok(credentials)
     }
 
     /// The client with this id.
     pub(crate) fn get(&self, client_id: &str) -> Option<&Client> {
         self.clients.get(client_id)
+    }
+
+    /// The client whose API key `presented` is. The key is hashed first, so the lookup's
+    /// timing depends on its digest, never on how much of a real key it matches; the digest
+    /// found is compared again in constant time.
+    pub(crate) fn by_api_key(&self, presented: &str) -> Option<&Client> {
+        let digest = sha256(presented.as_bytes());
+        let client = self.by_api_key.get(&digest).and_then(|id| self.clients.get(id))?;
+        let expected = client.api_key_sha256?;
+        bool::from(digest.ct_eq(&expected)).then_some(client)
     }
 
     /// How many clients are configured.
@@ -219,6 +292,9 @@ mod tests {
         assert_eq!(credentials.len(), 2);
         assert!(matches(b"test", &credentials.get("a").unwrap().secret_sha256));
         assert!(!matches(b"tesT", &credentials.get("a").unwrap().secret_sha256));
+        assert_eq!(credentials.by_api_key("test").map(|c| &*c.client_id), Some("a"));
+        assert!(credentials.by_api_key("tesT").is_none());
+        assert_eq!(credentials.get("a").unwrap().scopes, Scopes::PARTNER_DEFAULT);
     }
 
     #[test]
@@ -248,6 +324,36 @@ mod tests {
         let text = client("a", HASH_A, HASH_A, "6f1b2a2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b")
             + &client("b", HASH_B, HASH_A, "6f1b2a2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b");
         assert!(error(&text).contains("same API key"));
+    }
+
+    #[test]
+    fn scopes_and_internal_clients_are_checked() {
+        let internal = format!(
+            "[[clients]]\nclient_id = \"opener\"\nclient_secret_sha256 = \"{HASH_A}\"\nscopes = \"providers:any tickets:create\"\n"
+        );
+        let credentials = Credentials::parse(&internal, "x").unwrap();
+        let opener = credentials.get("opener").unwrap();
+        assert!(opener.is_internal() && opener.provider_id.is_none());
+        assert!(
+            error(&(internal + "provider_id = \"6f1b2a2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b\"\n"))
+                .contains("providers:any and a provider_id")
+        );
+        let partner = client("a", HASH_A, HASH_A, "6f1b2a2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b");
+        assert!(
+            error(&(partner.clone() + "scopes = \"tickets:read tickets:burn\"\n"))
+                .contains("tickets:burn")
+        );
+        let read_only =
+            Credentials::parse(&(partner + "scopes = \"tickets:read\"\n"), "x").unwrap();
+        assert_eq!(read_only.get("a").unwrap().scopes, Scopes::of(&[Scope::TicketsRead]));
+        let no_provider = format!(
+            "[[clients]]\nclient_id = \"b\"\nclient_secret_sha256 = \"{HASH_A}\"\napi_key_sha256 = \"{HASH_B}\"\n"
+        );
+        assert!(error(&no_provider).contains("needs a provider_id"));
+        let no_key = format!(
+            "[[clients]]\nclient_id = \"b\"\nclient_secret_sha256 = \"{HASH_A}\"\nprovider_id = \"6f1b2a2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b\"\n"
+        );
+        assert!(error(&no_key).contains("needs an api_key_sha256"));
     }
 
     #[test]

@@ -15,7 +15,9 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Auth, credentials, single, tokens};
+use tickets_tokens::{Claims, Scopes};
+
+use super::{Auth, credentials, single};
 use crate::urlencoded::{self, NotSingle, Values};
 
 /// A token request (form-encoded). The client may authenticate with HTTP Basic instead of
@@ -34,6 +36,10 @@ pub(crate) struct TokenRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     client_secret: Values,
+    /// The rights wanted, space-separated: a subset of the client's (all of them when absent).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "tickets:read")]
+    scope: Values,
 }
 
 /// The one value of a form parameter (an empty one included); `None` when it is repeated.
@@ -54,12 +60,14 @@ pub(crate) struct TokenResponse {
     token_type: &'static str,
     /// Seconds until the token expires.
     expires_in: u64,
+    /// The rights the token carries, space-separated.
+    scope: String,
 }
 
 /// An RFC 6749 §5.2 error.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TokenError {
-    /// `invalid_request`, `invalid_client` or `unsupported_grant_type`.
+    /// `invalid_request`, `invalid_client`, `invalid_scope` or `unsupported_grant_type`.
     error: &'static str,
     /// Human-readable explanation.
     error_description: &'static str,
@@ -115,7 +123,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded", description = "`grant_type=client_credentials&client_id=...&client_secret=...`; or the client in HTTP Basic authentication."),
     responses(
         (status = 200, description = "The access token.", body = TokenResponse),
-        (status = 400, description = "Malformed request or unsupported grant type.", body = TokenError),
+        (status = 400, description = "Malformed request, unsupported grant type, or a scope the client may not have.", body = TokenError),
         (status = 401, description = "Unknown client or wrong secret.", body = TokenError),
     )
 )]
@@ -136,10 +144,11 @@ pub(crate) async fn token(
     }
     // `TokenRequest` has only `Values` fields, which decode from anything.
     let form: TokenRequest = urlencoded::decode(&body).unwrap_or_default();
-    let (Some(grant_type), Some(client_id), Some(client_secret)) = (
+    let (Some(grant_type), Some(client_id), Some(client_secret), Some(scope)) = (
         form_value(&form.grant_type),
         form_value(&form.client_id),
         form_value(&form.client_secret),
+        form_value(&form.scope),
     ) else {
         return invalid_request("A parameter is given more than once.");
     };
@@ -178,13 +187,28 @@ pub(crate) async fn token(
         tracing::info!("token request refused: invalid client");
         return invalid_client();
     };
-    match tokens::issue(&auth.key, &auth.settings, &client.client_id, client.provider_id) {
+    let scopes = match scope.map(Scopes::parse).transpose() {
+        Ok(None) => client.scopes,
+        Ok(Some(wanted)) if wanted.is_subset_of(client.scopes) && !wanted.is_empty() => wanted,
+        Ok(Some(_)) | Err(_) => {
+            tracing::info!(client_id = %client.client_id, "token request refused: invalid scope");
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                "The scope is unknown, empty, or more than the client may have.",
+            );
+        }
+    };
+    let claims =
+        Claims::issue(&auth.audience, &client.client_id, client.provider_id, scopes, auth.lifetime);
+    match auth.key.sign(&claims) {
         Ok(access_token) => {
-            tracing::info!(client_id = %client.client_id, "token issued");
+            tracing::info!(client_id = %client.client_id, %scopes, "token issued");
             let mut response = Json(TokenResponse {
                 access_token,
                 token_type: "Bearer",
-                expires_in: auth.settings.lifetime.as_secs(),
+                expires_in: auth.lifetime.as_secs(),
+                scope: scopes.to_string(),
             })
             .into_response();
             response
@@ -213,7 +237,7 @@ pub(crate) async fn token(
     responses((status = 200, description = "The JSON Web Key Set (RFC 7517).", content_type = "application/json", body = Object))
 )]
 pub(crate) async fn jwks(State(auth): State<Arc<Auth>>) -> Response {
-    let mut response = Json(&auth.key.jwks).into_response();
+    let mut response = Json(auth.key.jwks()).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));

@@ -1,39 +1,39 @@
-//! Who is calling: OAuth2 client-credentials tokens plus API keys (docs/security.md), and the
-//! per-client rate limit. A `/v2` request gets through only with a valid bearer token *and* the
-//! API key of the same client; the provider it acts for comes from the clients file and nothing
-//! the request carries can change it.
+//! Who is calling (docs/security.md): OAuth2 client-credentials tokens plus API keys, the
+//! client's rights, and its rate limit. A `/v2` request gets through only with a valid bearer
+//! token *and* the API key of the same client; the provider it acts for comes from the clients
+//! file and nothing the request carries can change it.
+//!
+//! The checks run cheapest first, so that a request without a known client's API key costs no
+//! signature check: headers → API key → the token's header (algorithm, a known key) → the
+//! client's rate limit (so failed verifications count against it) → the signature (or the cache
+//! of tokens that passed) → the token's subject and provider → the client's rights. Every 401
+//! reads the same, whichever credential was wrong.
 
 mod credentials;
 pub(crate) mod endpoint;
-mod external;
-mod keys;
 mod rate_limit;
-mod tokens;
-mod verified;
+mod relay;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use axum::{
     extract::{FromRef, FromRequestParts},
-    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header, request::Parts},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
+use tickets_tokens::{Audience, KeySet, RemoteKeys, Scope, SigningKey, Verifier, header_kid};
 use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
-pub use self::{credentials::CredentialsError, keys::KeyError};
-use self::{
-    credentials::{Credentials, matches},
-    external::ExternalKeys,
-    keys::SigningKey,
-    rate_limit::RateLimit,
-    tokens::TokenSettings,
-    verified::{Verified, VerifiedTokens},
-};
+pub use self::credentials::CredentialsError;
+use self::{credentials::Credentials, rate_limit::RateLimit, relay::Relay};
 use crate::{metrics::GatewayMetrics, problem::Problem};
 
 /// The header carrying the API key.
 pub(crate) const API_KEY_HEADER: &str = "x-api-key";
+
+/// How many verified tokens are remembered.
+const VERIFIED_CAPACITY: usize = 10_000;
 
 /// The authenticated caller, attached to the request for the handlers.
 #[derive(Clone, Debug)]
@@ -42,6 +42,9 @@ pub struct Caller {
     pub client_id: Arc<str>,
     /// The provider the client acts for, from the clients file.
     pub provider_id: Uuid,
+    /// The `authorization` the calls to the ticket service carry: the partner's own token, or
+    /// one derived from it with the same provider and rights.
+    pub(crate) authorization: relay::Authorization,
     /// The request's id (set by the middleware), sent on with every call it makes.
     pub request_id: Option<HeaderValue>,
 }
@@ -72,10 +75,11 @@ pub struct AuthSettings {
 pub struct Auth {
     credentials: Credentials,
     key: SigningKey,
-    settings: TokenSettings,
-    external: Option<ExternalKeys>,
+    audience: Audience,
+    lifetime: Duration,
+    verifier: Verifier,
+    relay: Relay,
     rate_limit: Option<RateLimit>,
-    verified: VerifiedTokens,
 }
 
 impl Auth {
@@ -83,7 +87,7 @@ impl Auth {
     ///
     /// # Errors
     /// A message naming the file (and line) when either file is unusable, or when the JWKS URL
-    /// is not a URL.
+    /// is not an acceptable URL.
     pub fn load(settings: &AuthSettings) -> anyhow::Result<Self> {
         let credentials = match &settings.credentials_file {
             Some(path) => Credentials::load(path)?,
@@ -101,65 +105,86 @@ impl Auth {
                 SigningKey::generate()?
             }
         };
-        let external = settings.jwks_url.as_deref().map(ExternalKeys::new).transpose()?;
-        tracing::info!(clients = credentials.len(), kid = %key.kid, external_issuer = external.is_some(), "authentication configured");
+        let mut keys = KeySet::default().with_key(key.verifying_key().clone());
+        if let Some(url) = &settings.jwks_url {
+            keys = keys.with_remote(
+                RemoteKeys::new(url).map_err(|e| anyhow::anyhow!("GATEWAY_JWKS_URL: {e}"))?,
+            );
+        }
+        let audience =
+            Audience { issuer: settings.issuer.clone(), audience: settings.audience.clone() };
+        tracing::info!(clients = credentials.len(), kid = %key.kid(), external_issuer = settings.jwks_url.is_some(), "authentication configured");
         Ok(Self {
+            relay: Relay::new(key.clone(), audience.clone(), settings.token_lifetime),
+            verifier: Verifier::new(keys, audience.clone(), VERIFIED_CAPACITY),
             credentials,
             key,
-            settings: TokenSettings {
-                issuer: settings.issuer.clone(),
-                audience: settings.audience.clone(),
-                lifetime: settings.token_lifetime,
-            },
-            external,
+            audience,
+            lifetime: settings.token_lifetime,
             rate_limit: RateLimit::new(settings.rate_per_second, settings.rate_burst),
-            verified: VerifiedTokens::default(),
         })
     }
 
-    /// Authenticates a `/v2` request from its headers.
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, Rejection> {
+    /// Authenticates a `/v2` request from its headers; `needed` is the right the request
+    /// needs.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        needed: Scope,
+        metrics: &GatewayMetrics,
+    ) -> Result<Caller, Response> {
         let token = single(headers, &header::AUTHORIZATION)
             .and_then(|value| {
                 let (scheme, token) = value.split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
-            .filter(|token| !token.is_empty())
-            .ok_or(Rejection::MissingToken)?;
-        let api_key = single(headers, &HeaderName::from_static(API_KEY_HEADER))
-            .ok_or(Rejection::MissingApiKey)?;
-
-        let claims = match self.verified.get(token, chrono::Utc::now().timestamp()) {
-            Some(claims) => claims,
-            None => {
-                let key = match tokens::key_id(token) {
-                    Some(kid) if kid != self.key.kid => match &self.external {
-                        Some(external) => {
-                            external.key(&kid).await.ok_or(Rejection::InvalidToken)?
-                        }
-                        None => return Err(Rejection::InvalidToken),
-                    },
-                    _ => self.key.decoding.clone(),
-                };
-                let claims: Verified = tokens::validate(token, &key, &self.settings)
-                    .map_err(|_| Rejection::InvalidToken)?
-                    .into();
-                self.verified.insert(token, claims.clone());
-                claims
-            }
+            .filter(|token| !token.is_empty());
+        let refused = || unauthorized(token.is_some());
+        let token = token.ok_or_else(refused)?;
+        let api_key =
+            single(headers, &HeaderName::from_static(API_KEY_HEADER)).ok_or_else(refused)?;
+        let client = self.credentials.by_api_key(api_key).ok_or_else(refused)?;
+        let kid = header_kid(token).map_err(|_| refused())?;
+        if !self.verifier.keys().knows(kid.as_deref()) && !self.verifier.keys().has_remote() {
+            return Err(refused());
+        }
+        if let Some(Err(retry_after)) = self.rate_limit.as_ref().map(|l| l.check(&client.client_id))
+        {
+            tracing::info!(client_id = %client.client_id, "rate limited");
+            metrics.rate_limited();
+            return Err(rate_limit::too_many_requests(retry_after).into_response());
+        }
+        let (verified, cached) = self.verifier.check(token).await.map_err(|why| {
+            tracing::info!(client_id = %client.client_id, reason = %why, "token refused");
+            refused()
+        })?;
+        if *verified.subject != *client.client_id
+            || verified.provider.is_some_and(|claimed| Some(claimed) != client.provider_id)
+        {
+            tracing::info!(client_id = %client.client_id, "a token of another client or provider");
+            return Err(refused());
+        }
+        let Some(provider) = client.provider_id.filter(|_| !client.is_internal()) else {
+            return Err(forbidden("Internal clients call the ticket service over gRPC, not /v2."));
         };
-        let client = self.credentials.get(&claims.client_id).ok_or(Rejection::InvalidToken)?;
-        if claims.provider_id.as_deref().is_some_and(|p| {
-            tickets_contract::rules::parse_uuid(p).ok() != Some(client.provider_id)
-        }) {
-            return Err(Rejection::InvalidToken);
+        if !cached {
+            self.verifier.remember(token, verified.clone());
         }
-        if !matches(api_key.as_bytes(), &client.api_key_sha256) {
-            return Err(Rejection::WrongApiKey);
+        let rights = verified.scopes.map_or(client.scopes, |s| s.intersection(client.scopes));
+        if !rights.contains(needed) {
+            return Err(forbidden("The access token does not grant the right this request needs."));
         }
+        let upstream = self
+            .relay
+            .token_for(token, &verified, &client.client_id, provider, rights)
+            .map_err(|error| {
+                tracing::error!(%error, "deriving a token for the ticket service failed");
+                Problem::of_kind(tickets_contract::errors::ErrorKind::Internal).into_response()
+            })?;
         Ok(Caller {
             client_id: client.client_id.clone(),
-            provider_id: client.provider_id,
+            provider_id: provider,
+            authorization: upstream,
             request_id: None,
         })
     }
@@ -174,44 +199,39 @@ fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     }
 }
 
-/// Why a request was not authenticated; each is a 401 with its own `detail`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Rejection {
-    MissingToken,
-    MissingApiKey,
-    InvalidToken,
-    WrongApiKey,
+/// The one detail of every 401: it never tells which credential was wrong.
+const UNAUTHORIZED: &str = "Valid credentials are required: an `Authorization: Bearer <access token>` header with a token from POST /oauth2/token, and the `x-api-key` of the same client.";
+
+/// A 401; the challenge names `invalid_token` whenever a token was presented (RFC 6750), which
+/// says nothing about which credential failed.
+fn unauthorized(token_presented: bool) -> Response {
+    let challenge = if token_presented {
+        r#"Bearer realm="tickets", error="invalid_token""#
+    } else {
+        r#"Bearer realm="tickets""#
+    };
+    Problem::new(StatusCode::UNAUTHORIZED, UNAUTHORIZED)
+        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge))
+        .into_response()
 }
 
-impl IntoResponse for Rejection {
-    fn into_response(self) -> Response {
-        let (detail, challenge) = match self {
-            Self::MissingToken => (
-                "An `Authorization: Bearer <access token>` header is required; get a token from POST /oauth2/token.",
-                r#"Bearer realm="tickets""#,
-            ),
-            Self::MissingApiKey => {
-                ("An `x-api-key` header is required.", r#"Bearer realm="tickets""#)
-            }
-            Self::InvalidToken => (
-                "The access token is invalid or expired.",
-                r#"Bearer realm="tickets", error="invalid_token""#,
-            ),
-            Self::WrongApiKey => (
-                "The API key does not belong to the client of the access token.",
-                r#"Bearer realm="tickets", error="invalid_token""#,
-            ),
-        };
-        Problem::new(StatusCode::UNAUTHORIZED, detail)
-            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge))
-            .into_response()
+/// A 403: a known client without the right.
+fn forbidden(detail: &'static str) -> Response {
+    Problem::new(StatusCode::FORBIDDEN, detail).into_response()
+}
+
+/// The right a request needs: reading for `GET` and `HEAD`, writing for the rest.
+fn needed(method: &Method) -> Scope {
+    if matches!(*method, Method::GET | Method::HEAD) {
+        Scope::TicketsRead
+    } else {
+        Scope::TicketsWrite
     }
 }
 
 /// Authentication as an extractor on the `/v2` ticket handlers: it runs only for a route and
 /// method that exist (so a wrong method is a 405 and an unknown path a 404, with or without
 /// credentials), and before any other parameter is looked at (so a 401 comes before a 400).
-/// It also applies the per-client rate limit.
 impl<S> FromRequestParts<S> for Caller
 where
     S: Send + Sync,
@@ -222,17 +242,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let auth = Arc::<Auth>::from_ref(state);
-        let mut caller = auth.authenticate(&parts.headers).await.map_err(|rejection| {
-            tracing::info!(reason = ?rejection, "request not authenticated");
-            rejection.into_response()
-        })?;
+        let metrics = Arc::<GatewayMetrics>::from_ref(state);
+        let mut caller = auth.authenticate(&parts.headers, needed(&parts.method), &metrics).await?;
         caller.request_id = parts.extensions.get::<RequestId>().map(|id| id.header_value().clone());
-        if let Some(Err(retry_after)) = auth.rate_limit.as_ref().map(|l| l.check(&caller.client_id))
-        {
-            tracing::info!(client_id = %caller.client_id, "rate limited");
-            Arc::<GatewayMetrics>::from_ref(state).rate_limited();
-            return Err(rate_limit::too_many_requests(retry_after).into_response());
-        }
         Ok(caller)
     }
 }

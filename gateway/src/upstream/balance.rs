@@ -43,13 +43,23 @@ pub struct BalanceSettings {
     pub refresh: Duration,
     /// How long a health probe may take before the address counts as down.
     pub probe_timeout: Duration,
+    /// With TLS: how often the certificate files are checked for a replacement.
+    pub tls_reload: Duration,
 }
 
 impl Default for BalanceSettings {
     fn default() -> Self {
-        Self { refresh: Duration::from_secs(2), probe_timeout: Duration::from_secs(1) }
+        Self {
+            refresh: Duration::from_secs(2),
+            probe_timeout: Duration::from_secs(1),
+            tls_reload: tickets_runtime::tls::RELOAD_EVERY,
+        }
     }
 }
+
+/// Answers whether the connections' TLS files were replaced since it was last asked (and takes
+/// the new ones up).
+pub(crate) type Rotated = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// `host` and `port` of a `dns:///host:port` (or `dns://authority/host:port`) target.
 pub(crate) fn parse_dns_target(url: &str) -> Option<(String, u16)> {
@@ -117,9 +127,24 @@ struct BalancerTask {
     members: BTreeSet<SocketAddr>,
     healthy: Arc<AtomicUsize>,
     wake: Arc<Notify>,
+    rotated: Option<Rotated>,
 }
 
 impl BalancerTask {
+    /// New connections for every pod when the TLS files were replaced: each member's endpoint
+    /// is replaced (its calls move to a connection with the new certificate) and the probes
+    /// reconnect.
+    async fn follow_rotation(&mut self) {
+        if !self.rotated.as_ref().is_some_and(|rotated| rotated()) {
+            return;
+        }
+        tracing::info!("TLS files replaced: reconnecting to every ticket-service pod");
+        self.probes.clear();
+        for address in self.members.clone() {
+            let _ = self.changes.send(Change::Insert(address, (self.endpoint)(address))).await;
+        }
+    }
+
     async fn probe(&mut self, address: SocketAddr) -> bool {
         let endpoint = (self.endpoint)(address);
         let client = self
@@ -171,7 +196,12 @@ impl BalancerTask {
     }
 
     async fn run(mut self) {
+        let mut checked = tokio::time::Instant::now();
         loop {
+            if checked.elapsed() >= self.settings.tls_reload {
+                checked = tokio::time::Instant::now();
+                self.follow_rotation().await;
+            }
             self.round().await;
             if self.changes.is_closed() {
                 return;
@@ -189,10 +219,11 @@ impl BalancerTask {
 
 /// A channel balanced over the addresses `resolve` returns, each connected through `endpoint`.
 /// Runs its maintenance task until the channel is dropped.
-pub fn balanced_channel(
+pub(crate) fn balanced_channel(
     resolve: Resolve,
     endpoint: impl Fn(SocketAddr) -> Endpoint + Send + Sync + 'static,
     settings: BalanceSettings,
+    rotated: Option<Rotated>,
 ) -> (Channel, Balancer) {
     let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
     let balancer = Balancer { healthy: Arc::default(), wake: Arc::default() };
@@ -205,6 +236,7 @@ pub fn balanced_channel(
         members: BTreeSet::new(),
         healthy: balancer.healthy.clone(),
         wake: balancer.wake.clone(),
+        rotated,
     };
     tokio::spawn(task.run());
     (channel, balancer)

@@ -9,7 +9,7 @@ pub mod channel;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tickets_contract::{
-    metadata::{PROVIDER_ID, REQUEST_ID},
+    metadata::{AUTHORIZATION, PROVIDER_ID, REQUEST_ID},
     v2::ticket_service_client::TicketServiceClient,
 };
 use tickets_runtime::propagation;
@@ -151,6 +151,7 @@ impl Upstream {
         let value =
             provider.parse().map_err(|_| Status::internal("provider id is not valid metadata"))?;
         metadata.insert(PROVIDER_ID, value);
+        metadata.insert(AUTHORIZATION, caller.authorization.clone());
         if let Some(value) =
             caller.request_id.as_ref().and_then(|id| MetadataValue::try_from(id.as_bytes()).ok())
         {

@@ -3,7 +3,7 @@
 use tickets_contract::v2::{self, employee_service_server::EmployeeService};
 use tonic::{Request, Response, Status};
 
-use super::{Service, convert, provider::provider_of};
+use super::{Service, callers::provider_of, convert};
 use crate::store;
 
 #[tonic::async_trait]

@@ -1,15 +1,15 @@
-//! The gRPC server: the ticket and employee services behind the provider interceptor, plus
+//! The gRPC server: the ticket and employee services behind the check of their callers, plus
 //! `grpc.health.v1` and reflection, with bounded messages and a bounded graceful shutdown.
 
+mod callers;
 mod convert;
 mod employees;
 mod health;
 mod observe;
-mod provider;
 mod status;
 mod tickets;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use http::HeaderName;
@@ -22,14 +22,16 @@ use tickets_contract::{
     },
 };
 use tokio::net::TcpListener;
-use tonic::{service::interceptor::InterceptedService, transport::server::TcpIncoming};
+use tonic::transport::server::TcpIncoming;
 use tower::ServiceBuilder;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
 
+pub use callers::Callers;
 pub use health::Health;
+pub use tickets_runtime::tls::ServerTls;
 
 use crate::metrics::Metrics;
 
@@ -49,6 +51,21 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// How often the database is pinged to keep the health status true.
     pub health_interval: Duration,
+    /// With TLS: how often the certificate files are checked for a replacement.
+    pub tls_reload: Duration,
+}
+
+/// Who may connect and call: the TLS of the connection (mutual with a client CA), and the check
+/// of every call's token.
+#[derive(Debug)]
+pub struct Security {
+    /// How every call's caller is checked.
+    pub callers: Callers,
+    /// TLS on the port; plaintext (h2c) when `None`.
+    pub tls: Option<ServerTls>,
+    /// A second, plaintext port serving only `grpc.health.v1`: for probes that cannot speak
+    /// TLS (Kubernetes' own gRPC probes) when the main port requires it.
+    pub health_listener: Option<TcpListener>,
 }
 
 impl Default for ServerSettings {
@@ -57,6 +74,7 @@ impl Default for ServerSettings {
             max_message_bytes: 1024 * 1024,
             shutdown_grace: Duration::from_secs(20),
             health_interval: Duration::from_secs(2),
+            tls_reload: tickets_runtime::tls::RELOAD_EVERY,
         }
     }
 }
@@ -74,8 +92,10 @@ pub async fn serve(
     db: DatabaseConnection,
     metrics: Arc<Metrics>,
     settings: ServerSettings,
+    security: Security,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Security { callers, tls, health_listener } = security;
     let (health, health_service) = Health::new().await;
     let watcher = tokio::spawn(health.clone().watch_database(db.clone(), settings.health_interval));
 
@@ -127,8 +147,18 @@ pub async fn serve(
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(observe::ObserveLayer { metrics });
-    let server = tonic::transport::Server::builder()
+        .layer(observe::ObserveLayer { metrics })
+        .layer(callers::CallersLayer(callers));
+    let health_only = health_listener.map(|listener| {
+        let mut stopping = stopping_rx.clone();
+        let server = tonic::transport::Server::builder()
+            .add_service(health_service.clone())
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
+                let _ = stopping.wait_for(|stopping| *stopping).await;
+            });
+        tokio::spawn(server)
+    });
+    let router = tonic::transport::Server::builder()
         .layer(layers)
         .tcp_nodelay(true)
         .http2_max_header_list_size(16 * 1024)
@@ -138,12 +168,19 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(InterceptedService::new(tickets, provider::require_provider))
-        .add_service(InterceptedService::new(employees, provider::require_provider))
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            drain_signal,
-        );
+        .add_service(tickets)
+        .add_service(employees);
+    let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+        match tls {
+            Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
+                tls.incoming(listener, settings.tls_reload),
+                drain_signal,
+            )),
+            None => Box::pin(router.serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                drain_signal,
+            )),
+        };
 
     let grace = async move {
         let _ = stopping_rx.wait_for(|stopping| *stopping).await;
@@ -157,5 +194,8 @@ pub async fn serve(
         }
     };
     watcher.abort();
+    if let Some(health_only) = health_only {
+        health_only.abort();
+    }
     result
 }

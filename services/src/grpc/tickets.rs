@@ -5,8 +5,8 @@ use tonic::{Request, Response, Status};
 
 use super::{
     Service,
+    callers::provider_of,
     convert::{self, Listed},
-    provider::provider_of,
 };
 use crate::{
     domain::{Error, InProgressTicket, ListQuery, PendingTicket, TicketId},
