@@ -5,12 +5,14 @@
 //! in-process ticket service), which the other tests must not share.
 #![expect(clippy::unwrap_used, reason = "a test fails by panicking on an unexpected result")]
 
+mod common;
+
 use std::{
-    process::Stdio,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
+use common::{Client, GatewayProcess};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -20,12 +22,9 @@ use opentelemetry_proto::tonic::{
     trace::v1::Span,
 };
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 use ticket_service::grpc::ServerSettings;
-use tickets_contract::v2;
 use tickets_runtime::telemetry::{self, LogFormat, TelemetryConfig};
-use tickets_testing::{Backend, TestDb, TestService, announced_address, as_provider};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tickets_testing::{Backend, TestDb, TestService, grpc, until_some};
 
 /// Spans received, with the `service.name` of their resource.
 #[derive(Clone, Default)]
@@ -63,10 +62,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn sha(text: &str) -> String {
-    hex(&Sha256::digest(text.as_bytes()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_spans_gateway_service_and_database() {
     let collector = Collector::default();
@@ -85,75 +80,25 @@ async fn one_trace_spans_gateway_service_and_database() {
     .unwrap();
     let database = TestDb::create(Backend::Sqlite).await.unwrap();
     let service = TestService::start(&database.url, ServerSettings::default()).await;
-    let provider = uuid::Uuid::new_v4();
-    let ticket = v2::ticket_service_client::TicketServiceClient::new(service.channel.clone())
-        .create_pending_ticket(as_provider(
-            provider,
-            v2::CreatePendingTicketRequest {
-                customer_id: uuid::Uuid::new_v4().to_string(),
-                vehicle_model_id: 1,
-                vin: "JH4KA7630PC007649".into(),
-                connection_id: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let client = Client::new("tracer");
+    let ticket = grpc::create_ticket(&service.channel, client.provider).await.unwrap();
 
-    let files = tempfile::tempdir().unwrap();
-    std::fs::write(
-        files.path().join("clients.toml"),
-        format!(
-            "[[clients]]\nclient_id = \"tracer\"\nclient_secret_sha256 = \"{}\"\napi_key_sha256 = \"{}\"\nprovider_id = \"{provider}\"\n",
-            sha("tracer-secret"),
-            sha("tracer-key")
-        ),
-    )
-    .unwrap();
-    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_ticket-gateway"))
-        .env("GATEWAY_HTTP_ADDR", "127.0.0.1:0")
-        .env("GATEWAY_TICKET_SERVICE_URL", format!("http://{}", service.addr))
-        .env("GATEWAY_CREDENTIALS_FILE", files.path().join("clients.toml"))
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env_remove("OTEL_SERVICE_NAME")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(gateway.stderr.take().unwrap()).lines();
-    let (addr, _) = announced_address(&mut lines, "listening").await;
-    let logs = tokio::spawn(async move {
-        let mut all = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            all.push(line);
-        }
-        all
-    });
-
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("http://{addr}/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "tracer"),
-            ("client_secret", "tracer-secret"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector_url.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        // Empty is unset: the binary names itself.
+        ("OTEL_SERVICE_NAME", ""),
+    ];
+    let upstream = format!("http://{}", service.addr);
+    let mut gateway = GatewayProcess::spawn(&upstream, &[&client], &env).await;
+    let token = gateway.token(&client).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
-    let response = http
-        .get(format!("http://{addr}/v2/tickets/pending-tickets/{}", ticket.id))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .header("x-api-key", "tracer-key")
+    let response = gateway
+        .http
+        .get(gateway.url(&format!("/v2/tickets/pending-tickets/{}", ticket.id)))
+        .bearer_auth(&token)
+        .header("x-api-key", &client.api_key)
         .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
         .header("x-request-id", "trace-test-1")
         .send()
@@ -162,27 +107,21 @@ async fn one_trace_spans_gateway_service_and_database() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-request-id"], "trace-test-1");
 
-    telemetry.flush();
-    let wanted = |spans: &[(String, Span)]| {
-        let ours: Vec<_> = spans.iter().filter(|(_, s)| hex(&s.trace_id) == trace_id).collect();
-        ours.iter().any(|(service, _)| service == "ticket-gateway")
-            && ours.iter().any(|(_, s)| s.name.starts_with("sea_orm"))
+    // This trace's spans, once both processes have exported theirs (or what came in time).
+    let ours = || -> Vec<(String, Span)> {
+        let spans = collector.spans.lock().unwrap();
+        spans.iter().filter(|(_, s)| hex(&s.trace_id) == trace_id).cloned().collect()
     };
-    for _ in 0..100 {
-        if wanted(&collector.spans.lock().unwrap()) {
-            break;
-        }
+    let complete = |spans: &[(String, Span)]| {
+        spans.iter().any(|(service, _)| service == "ticket-gateway")
+            && spans.iter().any(|(_, s)| s.name.starts_with("sea_orm"))
+    };
+    let exported = until_some(Duration::from_secs(10), || {
         telemetry.flush();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let spans: Vec<(String, Span)> = collector
-        .spans
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, s)| hex(&s.trace_id) == trace_id)
-        .cloned()
-        .collect();
+        let spans = ours();
+        async move { complete(&spans).then_some(spans) }
+    });
+    let spans = exported.await.unwrap_or_else(ours);
     let names: Vec<String> =
         spans.iter().map(|(service, s)| format!("{service}: {}", s.name)).collect();
     let find = |service: &str, name: &str| {
@@ -210,10 +149,8 @@ async fn one_trace_spans_gateway_service_and_database() {
         "the query span names its SQL"
     );
 
-    let pid = gateway.id().unwrap().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    tokio::time::timeout(Duration::from_secs(20), gateway.wait()).await.unwrap().unwrap();
-    let lines = logs.await.unwrap();
+    gateway.process.terminate().await;
+    let lines = gateway.process.logs();
     let access: Vec<Value> = lines
         .iter()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())

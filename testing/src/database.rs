@@ -11,6 +11,36 @@ pub enum Backend {
     Postgres,
 }
 
+/// Declares `mod $name { sqlite, postgres }`: one test per backend, each on a fresh database.
+///
+/// - `test_each_backend!(name)` calls the `async fn name(backend: Backend)` in scope, which skips
+///   (returns) when [`TestDb::create`] gives `None`.
+/// - `test_each_backend!(name, Fixture, |fixture| { ... })` defines that function: the body runs
+///   against `Fixture::start(backend)` (an `async fn start(Backend) -> Option<Self>`), and is
+///   skipped where the backend is unavailable.
+#[macro_export]
+macro_rules! test_each_backend {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::$name($crate::Backend::Postgres).await;
+            }
+        }
+    };
+    ($name:ident, $fixture:ty, |$arg:ident| $body:block) => {
+        async fn $name(backend: $crate::Backend) {
+            if let Some($arg) = <$fixture>::start(backend).await $body
+        }
+        $crate::test_each_backend!($name);
+    };
+}
+
 /// The PostgreSQL server the PostgreSQL half uses (trust auth on this machine and in CI).
 fn postgres_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL")

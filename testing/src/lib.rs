@@ -1,10 +1,12 @@
 //! Test support for the workspace's tests — a dev-dependency only, never part of a binary.
 //!
 //! - [`database`]: a throwaway database on SQLite or PostgreSQL (the PostgreSQL half is skipped
-//!   with a message when no server answers, and fails instead under `CI=true`);
+//!   with a message when no server answers, and fails instead under `CI=true`), and
+//!   [`test_each_backend!`], one test per backend;
 //! - [`service`]: a real ticket service on an ephemeral port;
-//! - [`grpc`]: calling it as an internal client does;
-//! - [`process`]: reading what a real binary announces on its log;
+//! - [`grpc`]: calling it as an internal client does, with valid requests to start from;
+//! - [`process`]: the real binaries as child processes: configured, announced, logged, stopped;
+//! - [`metrics`]: reading a Prometheus `/metrics` endpoint;
 //! - [`wait`]: waiting for a condition with a deadline, never for a fixed time;
 //! - [`module_graph`]: the check that a crate's modules import each other without cycles.
 //!
@@ -12,6 +14,7 @@
 
 pub mod database;
 pub mod grpc;
+pub mod metrics;
 pub mod module_graph;
 pub mod process;
 pub mod service;
@@ -19,6 +22,6 @@ pub mod wait;
 
 pub use database::{Backend, TestDb};
 pub use grpc::as_provider;
-pub use process::announced_address;
+pub use process::ChildProcess;
 pub use service::TestService;
-pub use wait::eventually;
+pub use wait::{eventually, until_some};

@@ -55,18 +55,25 @@ impl TestService {
             },
         ));
         let server = tokio::spawn(async move {
-            let served = grpc::serve(listener, db_for_server, metrics, settings, async move {
-                let _ = stop.await;
-            })
+            let served = grpc::serve(
+                listener,
+                db_for_server,
+                metrics,
+                settings,
+                grpc::Security {
+                    callers: grpc::Callers::unverified(),
+                    tls: None,
+                    health_listener: None,
+                },
+                async move {
+                    let _ = stop.await;
+                },
+            )
             .await;
             let _ = metrics_stop.send(());
             served
         });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = crate::grpc::connect(addr).await;
         Self { addr, channel, db, metrics_addr, shutdown: Some(shutdown), server: Some(server) }
     }
 

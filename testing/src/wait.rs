@@ -12,18 +12,11 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut ticks = tokio::time::interval(POLL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        if condition().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-    }
+    let probe = || {
+        let holds = condition();
+        async move { holds.await.then_some(()) }
+    };
+    until_some(timeout, probe).await.is_some()
 }
 
 /// Like [`eventually`], for a value: the first `Some` that `probe` returns, or `None` when

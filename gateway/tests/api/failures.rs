@@ -5,7 +5,7 @@ use std::time::Duration;
 use tickets_testing::Backend;
 use tokio::{io::AsyncWriteExt as _, net::TcpListener};
 
-use crate::helpers::{Options, TestGateway, problem};
+use crate::helpers::{Options, TestGateway, Upstream, problem};
 
 #[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
@@ -59,7 +59,8 @@ async fn an_unreachable_ticket_service_is_503_without_internal_detail() {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = closed.local_addr().unwrap();
     drop(closed);
-    let options = Options { upstream: Some(format!("http://{address}")), ..Options::default() };
+    let options =
+        Options { upstream: Upstream::Url(format!("http://{address}")), ..Options::default() };
     let gw = TestGateway::start_with(Backend::Sqlite, options).await.unwrap();
     let response = gw.get("/v2/tickets/pending-tickets").await;
     assert!(response.headers().contains_key("retry-after"));
@@ -84,7 +85,7 @@ async fn a_ticket_service_that_never_answers_is_504_within_the_deadline() {
         }
     });
     let options = Options {
-        upstream: Some(format!("http://{address}")),
+        upstream: Upstream::Url(format!("http://{address}")),
         request_timeout: Duration::from_millis(300),
         ..Options::default()
     };

@@ -1,63 +1,25 @@
 //! Test harness: a real ticket service on its own database, and a real gateway in front of it,
 //! both on ephemeral ports, called over HTTP as a partner would.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
-use sha2::{Digest as _, Sha256};
 use ticket_gateway::{
     Gateway, HttpSettings,
     auth::{Auth, AuthSettings},
-    upstream::{balance::BalanceSettings, channel::ServiceChannel},
+    upstream::{
+        balance::{BalanceSettings, Resolve},
+        channel::ServiceChannel,
+    },
 };
 use ticket_service::grpc::ServerSettings;
-use tickets_contract::v2::{
-    self, employee_service_client::EmployeeServiceClient,
-    ticket_service_client::TicketServiceClient,
-};
-use tickets_testing::{Backend, TestDb, TestService, as_provider};
+use tickets_contract::v2;
+use tickets_testing::{Backend, TestDb, TestService, eventually, grpc, metrics};
 use tokio::{net::TcpListener, sync::oneshot};
 use uuid::Uuid;
 
-/// A configured client: its secret, API key and provider.
-#[derive(Clone, Debug)]
-pub(crate) struct Client {
-    pub(crate) id: String,
-    pub(crate) secret: String,
-    pub(crate) api_key: String,
-    pub(crate) provider: Uuid,
-}
-
-impl Client {
-    fn new(id: &str) -> Self {
-        Self {
-            id: id.to_owned(),
-            secret: format!("{id}-secret-{}", Uuid::new_v4().simple()),
-            api_key: format!("{id}-key-{}", Uuid::new_v4().simple()),
-            provider: Uuid::new_v4(),
-        }
-    }
-}
-
-fn hex_sha256(value: &str) -> String {
-    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The clients file for `clients`.
-pub(crate) fn credentials_toml(clients: &[&Client]) -> String {
-    clients
-        .iter()
-        .map(|c| {
-            format!(
-                "[[clients]]\nclient_id = \"{}\"\nclient_secret_sha256 = \"{}\"\napi_key_sha256 = \"{}\"\nprovider_id = \"{}\"\n\n",
-                c.id,
-                hex_sha256(&c.secret),
-                hex_sha256(&c.api_key),
-                c.provider
-            )
-        })
-        .collect()
-}
+pub(crate) use crate::common::Client;
+use crate::common::{credentials_toml, http_client};
 
 /// A fresh P-256 key in PKCS#8 PEM.
 pub(crate) fn p256_pem() -> String {
@@ -70,6 +32,17 @@ pub(crate) fn p256_pem() -> String {
     }
 }
 
+/// Where the gateway sends its calls.
+#[derive(Clone)]
+pub(crate) enum Upstream {
+    /// The test's own ticket service.
+    TestService,
+    /// This URL (`http://…`, or `dns:///…` to balance over what the name resolves to).
+    Url(String),
+    /// Balanced over whatever this resolves to.
+    Balanced(Resolve),
+}
+
 /// How to start the gateway.
 #[derive(Clone)]
 pub(crate) struct Options {
@@ -78,10 +51,7 @@ pub(crate) struct Options {
     pub(crate) request_timeout: Duration,
     pub(crate) server_timeout: Duration,
     pub(crate) jwks_url: Option<String>,
-    /// Point the gateway at this address instead of the test service.
-    pub(crate) upstream: Option<String>,
-    /// Balance over whatever this resolves to instead.
-    pub(crate) balanced: Option<ticket_gateway::upstream::balance::Resolve>,
+    pub(crate) upstream: Upstream,
     pub(crate) balance: BalanceSettings,
 }
 
@@ -93,8 +63,7 @@ impl Default for Options {
             request_timeout: Duration::from_secs(5),
             server_timeout: Duration::from_secs(10),
             jwks_url: None,
-            upstream: None,
-            balanced: None,
+            upstream: Upstream::TestService,
             balance: BalanceSettings::default(),
         }
     }
@@ -103,16 +72,17 @@ impl Default for Options {
 impl Options {
     /// Balanced over exactly `addresses` (a resolver that always answers them), re-resolved and
     /// probed every 200 ms so that tests see instances leave and return quickly.
-    pub(crate) fn balanced_over(addresses: Vec<std::net::SocketAddr>) -> Self {
-        let resolve: ticket_gateway::upstream::balance::Resolve = std::sync::Arc::new(move || {
+    pub(crate) fn balanced_over(addresses: Vec<SocketAddr>) -> Self {
+        let resolve: Resolve = std::sync::Arc::new(move || {
             let addresses = addresses.clone();
             Box::pin(async move { Ok(addresses) })
         });
         Self {
-            balanced: Some(resolve),
+            upstream: Upstream::Balanced(resolve),
             balance: BalanceSettings {
                 refresh: Duration::from_millis(200),
                 probe_timeout: Duration::from_millis(500),
+                ..BalanceSettings::default()
             },
             ..Self::default()
         }
@@ -122,6 +92,7 @@ impl Options {
 /// A gateway, a ticket service, a database, and two clients of different providers.
 #[derive(Debug)]
 pub(crate) struct TestGateway {
+    pub(crate) addr: SocketAddr,
     pub(crate) base: String,
     pub(crate) http: reqwest::Client,
     pub(crate) a: Client,
@@ -158,13 +129,15 @@ impl TestGateway {
             rate_per_second: options.rate_per_second,
             rate_burst: options.rate_burst,
         };
-        let upstream =
-            options.upstream.clone().unwrap_or_else(|| format!("http://{}", service.addr));
-        let service_channel = match options.balanced.clone() {
-            Some(resolve) => {
-                ServiceChannel::balanced(resolve, options.request_timeout, options.balance)
+        let (timeout, balance) = (options.request_timeout, options.balance);
+        let service_channel = match options.upstream.clone() {
+            Upstream::TestService => {
+                ServiceChannel::connect(&format!("http://{}", service.addr), timeout, balance, None)
             }
-            None => ServiceChannel::connect(&upstream, options.request_timeout, options.balance),
+            Upstream::Url(url) => ServiceChannel::connect(&url, timeout, balance, None),
+            Upstream::Balanced(resolve) => {
+                ServiceChannel::balanced(resolve, timeout, balance, None)
+            }
         };
         let gateway = Gateway::new(
             service_channel.expect("channel"),
@@ -177,20 +150,15 @@ impl TestGateway {
         )
         .expect("gateway");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(gateway.serve(listener, async move {
             let _ = stopped.await;
         }));
-        // reqwest is built without a bundled crypto provider (see `auth::external`).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client");
         Some(Self {
-            base,
-            http,
+            addr,
+            base: format!("http://{addr}"),
+            http: http_client(),
             a,
             b,
             signing_key_pem,
@@ -214,20 +182,7 @@ impl TestGateway {
 
     /// A token for `client` from the token endpoint.
     pub(crate) async fn token(&self, client: &Client) -> String {
-        let response = self
-            .http
-            .post(self.url("/oauth2/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &client.id),
-                ("client_secret", &client.secret),
-            ])
-            .send()
-            .await
-            .expect("token request");
-        assert_eq!(response.status(), 200);
-        let body: serde_json::Value = response.json().await.expect("token json");
-        body["access_token"].as_str().expect("access_token").to_owned()
+        crate::common::token(&self.http, &self.base, client).await
     }
 
     /// A request with `client`'s token and API key.
@@ -263,38 +218,47 @@ impl TestGateway {
             .expect("send")
     }
 
+    /// PATCH `path` as client A with `body`, of `content_type` when given.
+    pub(crate) async fn patch_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self.as_client(&self.a, reqwest::Method::PATCH, path).await.body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send().await.expect("send")
+    }
+
+    /// `GET /readyz` until it answers `status`, for at most `timeout`.
+    pub(crate) async fn wait_ready(&self, status: u16, timeout: Duration) -> bool {
+        eventually(timeout, || async move {
+            let response = self.http.get(self.url("/readyz")).send().await.expect("send");
+            response.status() == status
+        })
+        .await
+    }
+
+    /// Waits (at most 10 s) until the gateway balances over exactly `pods` ticket services:
+    /// its `upstream_endpoints` gauge.
+    pub(crate) async fn balances_over(&self, pods: u32) -> bool {
+        eventually(Duration::from_secs(10), || async move {
+            let text = metrics::scrape(self.addr).await;
+            metrics::sample(&text, "upstream_endpoints", &[]) == Some(f64::from(pods))
+        })
+        .await
+    }
+
     /// Opens a pending ticket for `provider` (through gRPC: REST has no create).
     pub(crate) async fn ticket(&self, provider: Uuid) -> v2::PendingTicket {
-        let request = v2::CreatePendingTicketRequest {
-            customer_id: Uuid::new_v4().to_string(),
-            vehicle_model_id: 7,
-            vin: "JH4KA7630PC007649".into(),
-            connection_id: None,
-        };
-        TicketServiceClient::new(self.service.channel.clone())
-            .create_pending_ticket(as_provider(provider, request))
-            .await
-            .expect("create ticket")
-            .into_inner()
+        grpc::create_ticket(&self.service.channel, provider).await.expect("create ticket")
     }
 
     /// Creates an employee of `provider` (enabled operator unless told otherwise).
     pub(crate) async fn employee(&self, provider: Uuid, is_operator: bool, enabled: bool) -> Uuid {
-        let id = Uuid::new_v4();
-        let request = v2::UpsertEmployeeRequest {
-            id: id.to_string(),
-            given_name: "Grace".into(),
-            family_name: "Hopper".into(),
-            username: format!("{}@example.com", id.simple()),
-            role: v2::EmployeeRole::Operator.into(),
-            is_operator,
-            enabled,
-        };
-        EmployeeServiceClient::new(self.service.channel.clone())
-            .upsert_employee(as_provider(provider, request))
-            .await
-            .expect("upsert employee");
-        id
+        grpc::create_employee(&self.service.channel, provider, is_operator, enabled).await
     }
 
     pub(crate) async fn operator(&self, provider: Uuid) -> Uuid {
@@ -344,29 +308,18 @@ pub(crate) async fn violations(response: reqwest::Response) -> Vec<String> {
         .collect()
 }
 
+/// How many calls of `method` (e.g. `ListPendingTickets`) the ticket service whose `/metrics`
+/// listens on `metrics_addr` has answered, whatever their status.
+pub(crate) async fn calls_answered(metrics_addr: SocketAddr, method: &str) -> f64 {
+    let method = format!("tickets.v2.TicketService/{method}");
+    let text = metrics::scrape(metrics_addr).await;
+    metrics::total(&text, "grpc_server_requests_total", &[("method", &method)])
+}
+
 /// Declares one test per backend: `mod $name { sqlite, postgres }`, each with a fresh system.
 macro_rules! e2e_test {
     ($name:ident, |$gw:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn run($gw: $crate::helpers::TestGateway) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                if let Some(gw) = $crate::helpers::TestGateway::start(tickets_testing::Backend::Sqlite).await {
-                    run(gw).await;
-                }
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                if let Some(gw) = $crate::helpers::TestGateway::start(tickets_testing::Backend::Postgres).await {
-                    run(gw).await;
-                }
-            }
-        }
+        tickets_testing::test_each_backend!($name, $crate::helpers::TestGateway, |$gw| $body);
     };
 }
 pub(crate) use e2e_test;

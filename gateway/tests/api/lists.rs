@@ -17,7 +17,7 @@ e2e_test!(the_pending_list_echoes_defaults_and_returns_every_field, |gw| {
     assert_eq!(ticket["id"], first.id);
     assert_eq!(ticket["ticket_number"], first.ticket_number);
     assert_eq!(ticket["vin"], "JH4KA7630PC007649");
-    assert_eq!(ticket["vehicle_model_id"], 7);
+    assert_eq!(ticket["vehicle_model_id"], 42);
     assert_eq!(ticket["connection_id"], Value::Null, "present as null");
     let created_at = ticket["created_at"].as_str().unwrap();
     assert!(

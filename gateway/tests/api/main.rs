@@ -2,6 +2,8 @@
 //! and on PostgreSQL, each test with its own database and servers.
 #![expect(clippy::unwrap_used, reason = "a test fails by panicking on an unexpected result")]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod helpers;
 
 mod architecture;

@@ -105,34 +105,64 @@ fn check_against_cli(cli: clap::Command, binary: &str, container: &Value) {
     }
 }
 
-fn check_overlay(objects: &[Value]) {
-    let service =
-        object(objects, "Deployment", "ticket-service").expect("ticket-service Deployment");
-    let server = container(service, "ticket-service");
-    check_against_cli(ticket_service::cli::Cli::command(), "ticket-service", server);
-    let grpc_port = container_port(server, "grpc");
-    assert_eq!(port_of(env_value(server, "TICKETS_GRPC_ADDR").unwrap()), grpc_port);
-    let metrics_port = container_port(server, "metrics");
-    assert_eq!(port_of(env_value(server, "TICKETS_METRICS_ADDR").unwrap()), metrics_port);
-    assert_eq!(
-        service["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"],
-        metrics_port.to_string()
+/// The Deployment `binary` and its container of the same name, checked against `cli`.
+fn deployment<'a>(
+    objects: &'a [Value],
+    binary: &str,
+    cli: clap::Command,
+) -> (&'a Value, &'a Value) {
+    let deployment =
+        object(objects, "Deployment", binary).unwrap_or_else(|| panic!("a {binary} Deployment"));
+    let container = container(deployment, binary);
+    check_against_cli(cli, binary, container);
+    (deployment, container)
+}
+
+/// The port named `name` of `container`, which its address variable `addr_env` listens on.
+fn listening_port(container: &Value, name: &str, addr_env: &str) -> u64 {
+    let port = container_port(container, name);
+    assert_eq!(port_of(env_value(container, addr_env).unwrap()), port, "{addr_env}");
+    port
+}
+
+/// `deployment` is scraped on `metrics_port`, and the preStop pause of `container` plus its
+/// drain (`drain_env`, seconds) fit in the termination grace period.
+fn check_scrape_and_drain(
+    deployment: &Value,
+    container: &Value,
+    metrics_port: u64,
+    drain_env: &str,
+) {
+    let pod = &deployment["spec"]["template"];
+    assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], metrics_port.to_string());
+    let grace = pod["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();
+    let drain: u64 = env_value(container, drain_env).unwrap().parse().unwrap();
+    let pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64().unwrap();
+    assert!(
+        pre_stop + drain < grace,
+        "preStop {pre_stop} s + drain {drain} s must fit in {grace} s"
     );
+}
+
+fn check_overlay(objects: &[Value]) {
+    let (service, server) =
+        deployment(objects, "ticket-service", ticket_service::cli::Cli::command());
+    let grpc_port = listening_port(server, "grpc", "TICKETS_GRPC_ADDR");
+    let metrics_port = listening_port(server, "metrics", "TICKETS_METRICS_ADDR");
+    check_scrape_and_drain(service, server, metrics_port, "TICKETS_SHUTDOWN_GRACE_SECONDS");
+    // The probes reach the health service: on the gRPC port, or on the plaintext health port
+    // the binary opens when that one requires TLS (Kubernetes' gRPC probes cannot speak it).
+    let probe_port = match env_value(server, "TICKETS_HEALTH_ADDR") {
+        Some(_) => listening_port(server, "health", "TICKETS_HEALTH_ADDR"),
+        None => grpc_port,
+    };
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
-        assert_eq!(server[probe]["grpc"]["port"].as_u64(), Some(grpc_port), "{probe}");
+        assert_eq!(server[probe]["grpc"]["port"].as_u64(), Some(probe_port), "{probe}");
     }
     assert_eq!(server["readinessProbe"]["grpc"]["service"], tickets_contract::TICKET_SERVICE_NAME);
     assert!(
         server["livenessProbe"]["grpc"].get("service").is_none_or(|s| s == ""),
         "liveness checks the overall status"
-    );
-    let grace =
-        service["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();
-    let drain: u64 = env_value(server, "TICKETS_SHUTDOWN_GRACE_SECONDS").unwrap().parse().unwrap();
-    let pre_stop = server["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64().unwrap();
-    assert!(
-        pre_stop + drain < grace,
-        "preStop {pre_stop} s + drain {drain} s must fit in {grace} s"
     );
     for init in
         service["spec"]["template"]["spec"]["initContainers"].as_array().into_iter().flatten()
@@ -144,12 +174,9 @@ fn check_overlay(objects: &[Value]) {
     assert_eq!(headless["spec"]["clusterIP"], "None", "headless, so DNS returns every pod");
     assert_eq!(headless["spec"]["ports"][0]["port"].as_u64(), Some(grpc_port));
 
-    let gateway =
-        object(objects, "Deployment", "ticket-gateway").expect("ticket-gateway Deployment");
-    let web = container(gateway, "ticket-gateway");
-    check_against_cli(ticket_gateway::cli::Cli::command(), "ticket-gateway", web);
-    let http_port = container_port(web, "http");
-    assert_eq!(port_of(env_value(web, "GATEWAY_HTTP_ADDR").unwrap()), http_port);
+    let (gateway, web) = deployment(objects, "ticket-gateway", ticket_gateway::cli::Cli::command());
+    let http_port = listening_port(web, "http", "GATEWAY_HTTP_ADDR");
+    check_scrape_and_drain(gateway, web, http_port, "GATEWAY_SHUTDOWN_GRACE_SECONDS");
     let upstream = env_value(web, "GATEWAY_TICKET_SERVICE_URL").unwrap();
     assert_eq!(
         upstream,
@@ -161,17 +188,8 @@ fn check_overlay(objects: &[Value]) {
     for probe in ["livenessProbe", "readinessProbe"] {
         assert_eq!(web[probe]["httpGet"]["port"].as_u64(), Some(http_port), "{probe}");
     }
-    assert_eq!(
-        gateway["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"],
-        http_port.to_string()
-    );
     let front = object(objects, "Service", "ticket-gateway").expect("ticket-gateway Service");
     assert_eq!(front["spec"]["ports"][0]["targetPort"].as_u64(), Some(http_port));
-    let grace =
-        gateway["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();
-    let drain: u64 = env_value(web, "GATEWAY_SHUTDOWN_GRACE_SECONDS").unwrap().parse().unwrap();
-    let pre_stop = web["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64().unwrap();
-    assert!(pre_stop + drain < grace);
 
     if let Some(job) = object(objects, "Job", "ticket-service-migrate") {
         let migrate = &job["spec"]["template"]["spec"]["containers"][0];

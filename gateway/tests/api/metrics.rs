@@ -1,25 +1,11 @@
 //! The Prometheus endpoints of both servers count known traffic exactly.
 
-use tickets_testing::Backend;
+use tickets_testing::{
+    Backend,
+    metrics::{sample, scrape},
+};
 
 use crate::helpers::{Options, TestGateway, start_service};
-
-/// The value of the sample `name{labels...}` in a text exposition.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (series_name, rest) = series.split_once('{').unwrap_or((series, ""));
-        let all = labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
-        (series_name == name && all).then(|| value.parse().ok()).flatten()
-    })
-}
-
-async fn scrape(gw: &TestGateway, url: String) -> String {
-    let response = gw.http.get(url).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    response.text().await.unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_servers_count_known_traffic() {
@@ -40,7 +26,7 @@ async fn both_servers_count_known_traffic() {
     );
     assert_eq!(gw.http.get(gw.url("/nowhere")).send().await.unwrap().status(), 404);
 
-    let gateway = scrape(&gw, gw.url("/metrics")).await;
+    let gateway = scrape(gw.addr).await;
     let requests = "http_server_requests_total";
     assert_eq!(
         sample(
@@ -71,7 +57,7 @@ async fn both_servers_count_known_traffic() {
     );
     assert_eq!(sample(&gateway, "rate_limited_requests_total", &[]), Some(0.0));
 
-    let service = scrape(&gw, format!("http://{}/metrics", gw.service.metrics_addr)).await;
+    let service = scrape(gw.service.metrics_addr).await;
     let rpcs = "grpc_server_requests_total";
     assert_eq!(
         sample(
@@ -141,7 +127,7 @@ async fn rate_limited_requests_are_counted() {
         limited += usize::from(response.status() == 429);
     }
     assert!(limited >= 3, "{limited}");
-    let gateway = scrape(&gw, gw.url("/metrics")).await;
+    let gateway = scrape(gw.addr).await;
     assert_eq!(
         sample(&gateway, "rate_limited_requests_total", &[]),
         Some(f64::from(u32::try_from(limited).unwrap()))

@@ -112,34 +112,13 @@ e2e_test!(body_shapes_are_violations_by_dotted_path, |gw| {
         ),
     ];
     for (raw, expected) in cases {
-        let response = gw
-            .as_client(&gw.a, reqwest::Method::PATCH, &path)
-            .await
-            .header("content-type", "application/json; charset=utf-8")
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
+        let response = gw.patch_raw(&path, Some("application/json; charset=utf-8"), raw).await;
         assert_eq!(violations(response).await, expected, "{raw}");
     }
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-    let response = gw
-        .as_client(&gw.a, reqwest::Method::PATCH, &path)
-        .await
-        .header("content-type", "application/json")
-        .body(deep)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.patch_raw(&path, Some("application/json"), deep).await;
     assert_eq!(violations(response).await, ["body"]);
-    let response = gw
-        .as_client(&gw.a, reqwest::Method::PATCH, &path)
-        .await
-        .header("content-type", "application/json")
-        .body(vec![0xff, 0xfe, b'{'])
-        .send()
-        .await
-        .unwrap();
+    let response = gw.patch_raw(&path, Some("application/json"), vec![0xff, 0xfe, b'{']).await;
     assert_eq!(violations(response).await, ["body"], "invalid UTF-8");
 });
 
@@ -147,12 +126,8 @@ e2e_test!(a_wrong_content_type_is_415_and_a_large_body_413, |gw| {
     let path = format!("/v2/tickets/pending-tickets/{}", Uuid::new_v4());
     let body = serde_json::to_vec(&start_service(Uuid::new_v4())).unwrap();
     for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
-        let mut request =
-            gw.as_client(&gw.a, reqwest::Method::PATCH, &path).await.body(body.clone());
-        if let Some(content_type) = content_type {
-            request = request.header("content-type", content_type);
-        }
-        let problem_body = problem(request.send().await.unwrap(), 415).await;
+        let problem_body =
+            problem(gw.patch_raw(&path, content_type, body.clone()).await, 415).await;
         assert_eq!(problem_body["type"], "/problems/unsupported-media-type");
     }
     let large = format!(
@@ -160,14 +135,7 @@ e2e_test!(a_wrong_content_type_is_415_and_a_large_body_413, |gw| {
         Uuid::new_v4(),
         "x".repeat(64 * 1024)
     );
-    let response = gw
-        .as_client(&gw.a, reqwest::Method::PATCH, &path)
-        .await
-        .header("content-type", "application/json")
-        .body(large)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.patch_raw(&path, Some("application/json"), large).await;
     let problem_body = problem(response, 413).await;
     assert_eq!(problem_body["type"], "/problems/payload-too-large");
 });

@@ -3,18 +3,19 @@
 use std::time::Duration;
 
 use ticket_service::{
-    grpc::{self, ServerSettings},
+    grpc::ServerSettings,
     store::{self, PoolSettings},
 };
 use tickets_contract::v2::{self, ticket_service_client::TicketServiceClient};
+use tickets_testing::{TestService, eventually};
 use tokio::net::TcpListener;
-use tonic::{Code, Request, Status, transport::Channel};
+use tonic::{Code, Request, Status};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp, as_provider, eventually, new_ticket};
+use crate::helpers::{Backend, TestApp, as_provider, new_ticket};
 
 /// Calls every ticket RPC with `request` decorated by `decorate` and returns the statuses.
 async fn call_every_rpc(
@@ -80,7 +81,7 @@ async fn every_rpc_refuses_a_call_without_a_valid_provider() {
 }
 
 /// A server whose database does not answer: nothing listens on the port it points at.
-async fn start_without_database() -> (Channel, tokio::sync::oneshot::Sender<()>) {
+async fn start_without_database() -> TestService {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead_port = closed.local_addr().unwrap().port();
     drop(closed);
@@ -90,21 +91,15 @@ async fn start_without_database() -> (Channel, tokio::sync::oneshot::Sender<()>)
         store::connect(&format!("postgres://postgres@127.0.0.1:{dead_port}/tickets"), settings)
             .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server_settings =
         ServerSettings { health_interval: Duration::from_millis(100), ..ServerSettings::default() };
-    let metrics = ticket_service::metrics::Metrics::new(db.clone());
-    tokio::spawn(grpc::serve(listener, db, metrics, server_settings, async move {
-        let _ = stop_rx.await;
-    }));
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-    (channel, stop_tx)
+    TestService::serve(listener, db, server_settings).await
 }
 
 #[tokio::test]
 async fn an_unreachable_database_is_unavailable_without_internal_detail() {
-    let (channel, _stop) = start_without_database().await;
+    let service = start_without_database().await;
+    let channel = service.channel.clone();
     let mut client = TicketServiceClient::new(channel.clone());
     let provider = Uuid::new_v4();
     let statuses = [

@@ -1,14 +1,12 @@
-//! Test harness: one real server per test, on its own database.
-
-use std::time::Duration;
+//! Test harness: one real server per test, on its own database, and each RPC as a one-line call.
 
 use ticket_service::grpc::ServerSettings;
 use tickets_contract::v2::{
     self, employee_service_client::EmployeeServiceClient,
     ticket_service_client::TicketServiceClient,
 };
-use tickets_testing::TestService;
-pub(crate) use tickets_testing::{Backend, TestDb, as_provider};
+pub(crate) use tickets_testing::{Backend, TestDb, as_provider, grpc::employee_request};
+use tickets_testing::{TestService, grpc};
 use tonic::{Code, Status, transport::Channel};
 use uuid::Uuid;
 
@@ -59,47 +57,70 @@ impl TestApp {
 
     /// Creates an employee of `provider` with the given flags and returns its id.
     pub(crate) async fn employee(&self, provider: Uuid, is_operator: bool, enabled: bool) -> Uuid {
-        let id = Uuid::new_v4();
-        let mut request = employee_request(id);
-        request.is_operator = is_operator;
-        request.enabled = enabled;
-        self.employees()
-            .upsert_employee(as_provider(provider, request))
-            .await
-            .expect("upsert employee");
-        id
+        grpc::create_employee(&self.channel, provider, is_operator, enabled).await
     }
 
-    /// Opens a pending ticket for `provider`.
+    /// Opens a pending ticket for `provider` ([`new_ticket`]).
     pub(crate) async fn ticket(&self, provider: Uuid) -> v2::PendingTicket {
-        self.tickets()
-            .create_pending_ticket(as_provider(provider, new_ticket()))
-            .await
-            .expect("create ticket")
-            .into_inner()
+        self.create(provider, new_ticket()).await.expect("create ticket")
     }
 }
 
-/// A valid create request.
+/// Defines `app.$name(provider, request)` for each RPC: the call as `provider`, answering the
+/// response message or the status.
+macro_rules! calls {
+    ($($(#[$doc:meta])* $name:ident: $client:ident.$rpc:ident($request:ty) -> $response:ty;)*) => {
+        impl TestApp {$(
+            $(#[$doc])*
+            pub(crate) async fn $name(
+                &self,
+                provider: Uuid,
+                request: $request,
+            ) -> Result<$response, Status> {
+                let answer = self.$client().$rpc(as_provider(provider, request)).await;
+                answer.map(tonic::Response::into_inner)
+            }
+        )*}
+    };
+}
+
+calls! {
+    /// CreatePendingTicket.
+    create: tickets.create_pending_ticket(v2::CreatePendingTicketRequest) -> v2::PendingTicket;
+    /// GetPendingTicket.
+    get_pending: tickets.get_pending_ticket(v2::GetTicketRequest) -> v2::PendingTicket;
+    /// GetInProgressTicket.
+    get_in_progress: tickets.get_in_progress_ticket(v2::GetTicketRequest) -> v2::InProgressTicket;
+    /// ListPendingTickets.
+    list_pending:
+        tickets.list_pending_tickets(v2::ListTicketsRequest) -> v2::ListPendingTicketsResponse;
+    /// ListInProgressTickets.
+    list_in_progress:
+        tickets.list_in_progress_tickets(v2::ListTicketsRequest) -> v2::ListInProgressTicketsResponse;
+    /// StartService.
+    start_service: tickets.start_service(v2::StartServiceRequest) -> v2::InProgressTicket;
+    /// UpsertEmployee.
+    upsert: employees.upsert_employee(v2::UpsertEmployeeRequest) -> v2::Employee;
+}
+
+/// A valid create request, with every optional field set.
 pub(crate) fn new_ticket() -> v2::CreatePendingTicketRequest {
     v2::CreatePendingTicketRequest {
-        customer_id: Uuid::new_v4().to_string(),
-        vehicle_model_id: 42,
-        vin: "JH4KA7630PC007649".into(),
         connection_id: Some(Uuid::new_v4().to_string()),
+        ..grpc::new_ticket()
     }
 }
 
-/// A valid upsert for an enabled operator with a unique username.
-pub(crate) fn employee_request(id: Uuid) -> v2::UpsertEmployeeRequest {
-    v2::UpsertEmployeeRequest {
-        id: id.to_string(),
-        given_name: "Ada".into(),
-        family_name: "Lovelace".into(),
-        username: format!("{}@example.com", id.simple()),
-        role: v2::EmployeeRole::Operator.into(),
-        is_operator: true,
-        enabled: true,
+/// A get request for ticket `id`.
+pub(crate) fn get(id: &str) -> v2::GetTicketRequest {
+    v2::GetTicketRequest { id: id.to_owned() }
+}
+
+/// A StartService request: `operator` takes `ticket`.
+pub(crate) fn start(ticket: &str, operator: Uuid) -> v2::StartServiceRequest {
+    v2::StartServiceRequest {
+        pending_ticket_id: ticket.to_owned(),
+        operator_id: operator.to_string(),
     }
 }
 
@@ -112,47 +133,10 @@ pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
         .collect()
 }
 
-/// Polls `check` until it holds, for at most `timeout`.
-pub(crate) async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Declares one test per backend: `mod $name { sqlite, postgres }`, each given a fresh server.
 macro_rules! db_test {
     ($name:ident, |$app:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn run($app: $crate::helpers::TestApp) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                if let Some(app) = $crate::helpers::TestApp::start($crate::helpers::Backend::Sqlite).await {
-                    run(app).await;
-                }
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                if let Some(app) = $crate::helpers::TestApp::start($crate::helpers::Backend::Postgres).await {
-                    run(app).await;
-                }
-            }
-        }
+        tickets_testing::test_each_backend!($name, $crate::helpers::TestApp, |$app| $body);
     };
 }
 pub(crate) use db_test;

@@ -1,6 +1,7 @@
 //! Migrations when several replicas start at once.
 
 use ticket_service::store::{self, PoolSettings};
+use tickets_testing::test_each_backend;
 
 use crate::helpers::{Backend, TestDb};
 
@@ -20,13 +21,4 @@ async fn replicas_migrating_at_once_all_succeed(backend: Backend) {
     let db = store::connect(&database.url, PoolSettings::default()).unwrap();
     store::migrate(&db).await.unwrap();
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_replicas_migrating_at_once_all_succeed() {
-    replicas_migrating_at_once_all_succeed(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_replicas_migrating_at_once_all_succeed() {
-    replicas_migrating_at_once_all_succeed(Backend::Postgres).await;
-}
+test_each_backend!(replicas_migrating_at_once_all_succeed);

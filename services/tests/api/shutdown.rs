@@ -1,18 +1,19 @@
 //! SIGTERM on the real binary: calls already accepted complete, then the process exits 0.
 
-use std::{process::Stdio, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use sqlx::Connection as _;
-use tickets_contract::v2::{
-    self, employee_service_client::EmployeeServiceClient,
-    ticket_service_client::TicketServiceClient,
+use tickets_contract::v2::ticket_service_client::TicketServiceClient;
+use tickets_testing::{
+    Backend, ChildProcess, TestDb, as_provider, eventually, grpc, metrics, process,
+    test_each_backend,
 };
-use tickets_testing::{Backend, TestDb, announced_address, as_provider};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-use crate::helpers::{employee_request, new_ticket};
+use crate::helpers::start;
+
+/// How many StartService calls are in flight when SIGTERM comes.
+const CALLS: u32 = 8;
 
 /// Holds the database's write lock (SQLite) or the ticket's row lock (PostgreSQL) until
 /// released, so that StartService calls block in the database.
@@ -52,52 +53,77 @@ async fn release(lock: Lock) {
     }
 }
 
+/// Where to see the calls that wait behind the lock.
+enum Waiting {
+    /// PostgreSQL lists the statements waiting for a lock in `pg_stat_activity`.
+    Postgres(sqlx::PgPool),
+    /// SQLite shows no such thing; the service's pool gauge (at this `/metrics` address) counts
+    /// the connections its calls hold, each call blocked in SQLite's busy handler. Nothing else
+    /// uses the pool meanwhile: the service's database pinger is kept idle (see below).
+    Sqlite(SocketAddr),
+}
+
+impl Waiting {
+    async fn of(backend: Backend, url: &str, metrics_addr: SocketAddr) -> Self {
+        match backend {
+            Backend::Postgres => Self::Postgres(sqlx::PgPool::connect(url).await.unwrap()),
+            Backend::Sqlite => Self::Sqlite(metrics_addr),
+        }
+    }
+
+    /// Whether at least `calls` calls wait in the database.
+    async fn at_least(&self, calls: u32) -> bool {
+        match self {
+            Self::Postgres(pool) => {
+                let (waiting,): (i64,) = sqlx::query_as(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(pool)
+                .await
+                .unwrap();
+                waiting >= i64::from(calls)
+            }
+            Self::Sqlite(metrics_addr) => {
+                let text = metrics::scrape(*metrics_addr).await;
+                let in_use = metrics::sample(&text, "db_pool_connections", &[("state", "in_use")]);
+                in_use >= Some(f64::from(calls))
+            }
+        }
+    }
+}
+
 async fn in_flight_calls_complete_after_sigterm(backend: Backend) {
     let Some(database) = TestDb::create(backend).await else { return };
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ticket-service"))
-        .env("TICKETS_DATABASE_URL", &database.url)
-        .env("TICKETS_GRPC_ADDR", "127.0.0.1:0")
-        .env("TICKETS_METRICS_ADDR", "127.0.0.1:0")
-        .env("TICKETS_SHUTDOWN_GRACE_SECONDS", "20")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (addr, _) = announced_address(&mut lines, "(gRPC)").await;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    let mut command = process::ticket_service_command(
+        env!("CARGO_BIN_EXE_ticket-service"),
+        &database.url,
+        "127.0.0.1:0",
+    );
+    // The pinger checks the database at start, then not again within the test.
+    command.env("TICKETS_SHUTDOWN_GRACE_SECONDS", "20").env("TICKETS_HEALTH_INTERVAL_MS", "60000");
+    let mut service = ChildProcess::spawn(command, &process::TICKET_SERVICE_LISTENING).await;
+    let channel = grpc::connect(service.addr()).await;
 
     let provider = Uuid::new_v4();
-    let operator = Uuid::new_v4();
-    EmployeeServiceClient::new(channel.clone())
-        .upsert_employee(as_provider(provider, employee_request(operator)))
-        .await
-        .unwrap();
-    let ticket = TicketServiceClient::new(channel.clone())
-        .create_pending_ticket(as_provider(provider, new_ticket()))
-        .await
-        .unwrap()
-        .into_inner();
+    let operator = grpc::create_employee(&channel, provider, true, true).await;
+    let ticket = grpc::create_ticket(&channel, provider).await.unwrap();
 
     let lock = lock(&database.url, backend, &ticket.id).await;
-    let calls: Vec<_> = (0..8)
+    let calls: Vec<_> = (0..CALLS)
         .map(|_| {
             let mut client = TicketServiceClient::new(channel.clone());
-            let request = v2::StartServiceRequest {
-                pending_ticket_id: ticket.id.clone(),
-                operator_id: operator.to_string(),
-            };
-            tokio::spawn(async move { client.start_service(as_provider(provider, request)).await })
+            let request = as_provider(provider, start(&ticket.id, operator));
+            tokio::spawn(async move { client.start_service(request).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(child.try_wait().unwrap().is_none(), "still draining while calls are in flight");
+    let waiting = Waiting::of(backend, &database.url, service.addrs()[1]).await;
+    let blocked = eventually(Duration::from_secs(10), || waiting.at_least(CALLS)).await;
+    assert!(blocked, "every call is in flight, blocked in the database");
+    service.sigterm();
+    let heard = service.wait_for_log("shutdown requested", Duration::from_secs(10)).await;
+    assert!(heard, "the service logs that it drains");
+    assert!(service.is_running(), "still draining while calls are in flight");
     release(lock).await;
 
     for call in calls {
@@ -105,17 +131,7 @@ async fn in_flight_calls_complete_after_sigterm(backend: Backend) {
         let ticket = response.expect("every accepted call completes").into_inner();
         assert_eq!(ticket.operator_id, operator.to_string());
     }
-    let status =
-        tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    let status = service.exit().await;
     assert!(status.success(), "exit 0 after draining: {status:?}");
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_in_flight_calls_complete_after_sigterm() {
-    in_flight_calls_complete_after_sigterm(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_in_flight_calls_complete_after_sigterm() {
-    in_flight_calls_complete_after_sigterm(Backend::Postgres).await;
-}
+test_each_backend!(in_flight_calls_complete_after_sigterm);

@@ -18,17 +18,11 @@ mod sqlite_writers;
 
 pub(crate) use load::{Load, share};
 pub(crate) use partner::Partner;
+pub(crate) use tickets_testing::grpc::{connect as grpc, create_ticket};
 
-use std::{
-    collections::{HashMap, HashSet},
-    net::SocketAddr,
-};
+use std::collections::{HashMap, HashSet};
 
-use tickets_contract::v2::{
-    self, employee_service_client::EmployeeServiceClient,
-    ticket_service_client::TicketServiceClient,
-};
-use tickets_testing::as_provider;
+use tickets_testing::grpc::create_employee;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -37,50 +31,13 @@ pub(crate) fn report(scenario: &str, requests: usize, failures: usize, lost: usi
     eprintln!("RELIABILITY | {scenario} | {requests} | {failures} | {lost}");
 }
 
-/// The service's own gRPC API at `addr`, for what REST cannot do (creating tickets and
-/// operators).
-pub(crate) async fn grpc(addr: SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
-}
-
 /// Creates `count` enabled operators of `provider`.
 pub(crate) async fn operators(channel: &Channel, provider: Uuid, count: usize) -> Vec<Uuid> {
     let mut ids = Vec::new();
     for _ in 0..count {
-        let id = Uuid::new_v4();
-        let request = v2::UpsertEmployeeRequest {
-            id: id.to_string(),
-            given_name: "Grace".into(),
-            family_name: "Hopper".into(),
-            username: format!("{}@example.com", id.simple()),
-            role: v2::EmployeeRole::Operator.into(),
-            is_operator: true,
-            enabled: true,
-        };
-        EmployeeServiceClient::new(channel.clone())
-            .upsert_employee(as_provider(provider, request))
-            .await
-            .unwrap();
-        ids.push(id);
+        ids.push(create_employee(channel, provider, true, true).await);
     }
     ids
-}
-
-/// Opens a pending ticket of `provider`.
-pub(crate) async fn create_ticket(
-    channel: &Channel,
-    provider: Uuid,
-) -> Result<v2::PendingTicket, tonic::Status> {
-    let request = v2::CreatePendingTicketRequest {
-        customer_id: Uuid::new_v4().to_string(),
-        vehicle_model_id: 7,
-        vin: "JH4KA7630PC007649".into(),
-        connection_id: None,
-    };
-    TicketServiceClient::new(channel.clone())
-        .create_pending_ticket(as_provider(provider, request))
-        .await
-        .map(tonic::Response::into_inner)
 }
 
 /// One stored ticket, read straight from the database: number, state, operator.

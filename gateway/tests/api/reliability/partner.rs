@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use tickets_testing::eventually;
 use uuid::Uuid;
 
 use crate::helpers::{TestGateway, start_service};
@@ -99,13 +100,6 @@ impl Partner {
 
     /// Polls `/readyz` until it answers `status`, for at most `timeout`.
     pub(crate) async fn wait_ready(&self, status: u16, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while tokio::time::Instant::now() < deadline {
-            if self.ready().await == status {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
+        eventually(timeout, || async move { self.ready().await == status }).await
     }
 }

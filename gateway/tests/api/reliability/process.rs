@@ -8,19 +8,11 @@
 //! the hook then runs the service's real command line (`ticket-service` serve, configured by the
 //! usual `TICKETS_*` variables) until SIGTERM, exiting like the binary would.
 
-use std::{
-    net::SocketAddr,
-    process::Stdio,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::net::SocketAddr;
 
 use clap::Parser as _;
 use tickets_runtime::telemetry::{self, LogFormat, TelemetryConfig};
-use tokio::{
-    io::{AsyncBufReadExt as _, BufReader},
-    process::{Child, Command},
-};
+use tickets_testing::{ChildProcess, process};
 
 /// Set to `1` in the environment of a re-executed test binary that is to be a ticket service.
 const PROCESS_ENV: &str = "TICKETS_TEST_SERVICE_PROCESS";
@@ -56,8 +48,7 @@ pub(crate) struct ServiceProcess {
     pub(crate) addr: SocketAddr,
     /// Where its Prometheus `/metrics` endpoint listens.
     pub(crate) metrics_addr: SocketAddr,
-    child: Child,
-    logs: Arc<Mutex<Vec<String>>>,
+    process: ChildProcess,
 }
 
 impl ServiceProcess {
@@ -70,71 +61,30 @@ impl ServiceProcess {
         env: &[(&str, &str)],
     ) -> Self {
         let grpc_addr = addr.map_or_else(|| "127.0.0.1:0".to_owned(), |a| a.to_string());
-        let mut command = Command::new(std::env::current_exe().unwrap());
+        let program = std::env::current_exe().unwrap();
+        let mut command = process::ticket_service_command(program, database_url, &grpc_addr);
         command
             .args(["--exact", &hook_name(), "--nocapture", "--test-threads=1"])
             .env(PROCESS_ENV, "1")
-            .env("TICKETS_DATABASE_URL", database_url)
-            .env("TICKETS_GRPC_ADDR", &grpc_addr)
-            .env("TICKETS_METRICS_ADDR", "127.0.0.1:0")
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let logs = Arc::new(Mutex::new(Vec::new()));
+            .envs(env.iter().copied());
         // The gRPC line, then the metrics line: both listeners are bound (and the migrations
         // applied) once they are written.
-        let listening = tokio::time::timeout(Duration::from_secs(30), async {
-            let (mut grpc, mut metrics) = (None, None);
-            while let Ok(Some(line)) = lines.next_line().await {
-                logs.lock().unwrap().push(line.clone());
-                let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                let addr = entry["addr"].as_str().and_then(|a| a.parse::<SocketAddr>().ok());
-                if line.contains("(gRPC)") {
-                    grpc = addr;
-                } else if line.contains("(HTTP /metrics)") {
-                    metrics = addr;
-                }
-                if grpc.is_some() && metrics.is_some() {
-                    return grpc.zip(metrics);
-                }
-            }
-            None
-        })
-        .await;
-        let Ok(Some((addr, metrics_addr))) = listening else {
-            let _ = child.start_kill();
-            panic!("ticket-service did not start:\n{}", logs.lock().unwrap().join("\n"));
-        };
-        // Keep draining its log so the pipe never fills up, and keep it for the assertions.
-        let sink = logs.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Self { addr, metrics_addr, child, logs }
+        let process = ChildProcess::spawn(command, &process::TICKET_SERVICE_LISTENING).await;
+        Self { addr: process.addr(), metrics_addr: process.addrs()[1], process }
     }
 
-    /// Every log line so far (JSON).
+    /// Every log line so far (JSON, and the test harness's own lines).
     pub(crate) fn logs(&self) -> Vec<String> {
-        self.logs.lock().unwrap().clone()
+        self.process.logs()
     }
 
     /// SIGKILL: a crash, no draining; waits until the process is gone.
     pub(crate) async fn kill(&mut self) {
-        self.child.kill().await.unwrap();
+        self.process.kill().await;
     }
 
     /// SIGTERM, then waits for the exit and returns whether it was 0.
     pub(crate) async fn terminate(&mut self) -> bool {
-        let pid = self.child.id().unwrap().to_string();
-        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success(), "kill -TERM {pid}");
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
-        status.unwrap().unwrap().success()
+        self.process.terminate().await.success()
     }
 }

@@ -15,19 +15,14 @@ use super::{
     Partner, create_ticket, grpc, lost_and_duplicated, operators, process::ServiceProcess, report,
     stored_tickets,
 };
-use crate::helpers::{Options, TestGateway};
+use crate::helpers::{Options, TestGateway, calls_answered};
 
 const TICKETS: usize = 200;
 const OPERATORS: usize = 8;
 
 /// How many StartService calls `replica` has answered.
-async fn starts_served(http: &reqwest::Client, replica: &ServiceProcess) -> f64 {
-    let url = format!("http://{}/metrics", replica.metrics_addr);
-    let text = http.get(url).send().await.unwrap().text().await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("grpc_server_requests_total") && l.contains("StartService"))
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
-        .sum()
+async fn starts_served(replica: &ServiceProcess) -> f64 {
+    calls_answered(replica.metrics_addr, "StartService").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -108,7 +103,7 @@ async fn two_replicas_start_each_ticket_exactly_once_and_number_tickets_uniquely
         }
     }
     assert_eq!(winners.len(), TICKETS, "every ticket has exactly one winner");
-    let served = [starts_served(&gw.http, &first).await, starts_served(&gw.http, &second).await];
+    let served = [starts_served(&first).await, starts_served(&second).await];
     assert!(served.iter().all(|n| *n >= 300.0), "both replicas took part in the race: {served:?}");
 
     // The winner's retry is another 303; anyone else's (every eighth ticket: the race already
