@@ -9,13 +9,17 @@ use tickets_contract::v2::{
 use tonic::{Status, transport::Channel};
 use uuid::Uuid;
 
-/// Wraps `message` with the `x-provider-id` metadata of `provider`.
+/// Wraps `message` as an internal service with every right sends it for `provider`: the
+/// token of [`crate::tokens::internal_token`] and the `x-provider-id` metadata.
 pub fn as_provider<T>(provider: Uuid, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
+    let metadata = request.metadata_mut();
+    metadata.insert(
         tickets_contract::metadata::PROVIDER_ID,
         provider.hyphenated().to_string().parse().expect("ascii metadata"),
     );
+    metadata
+        .insert(tickets_contract::metadata::AUTHORIZATION, crate::tokens::internal_authorization());
     request
 }
 

@@ -7,6 +7,7 @@
 //! - [`grpc`]: calling it as an internal client does, with valid requests to start from;
 //! - [`process`]: the real binaries as child processes: configured, announced, logged, stopped;
 //! - [`metrics`]: reading a Prometheus `/metrics` endpoint;
+//! - [`tokens`]: the tests' token issuer, which every test service and gateway trusts;
 //! - [`wait`]: waiting for a condition with a deadline, never for a fixed time;
 //! - [`module_graph`]: the check that a crate's modules import each other without cycles.
 //!
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod module_graph;
 pub mod process;
 pub mod service;
+pub mod tokens;
 pub mod wait;
 
 pub use database::{Backend, TestDb};

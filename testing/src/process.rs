@@ -28,8 +28,8 @@ pub const TICKET_SERVICE_LISTENING: [&str; 2] = ["(gRPC)", "(HTTP /metrics)"];
 pub const GATEWAY_LISTENING: [&str; 1] = ["listening (HTTP)"];
 
 /// `program` configured as a ticket service the way the tests run one: serving `database_url` on
-/// `grpc_addr` (`127.0.0.1:0` for any free port), `/metrics` on any free port, JSON logs at
-/// `info`. `program` is the binary, or a test binary that re-executes itself as the service.
+/// `grpc_addr` (`127.0.0.1:0` for any free port), `/metrics` on any free port, verifying
+/// callers' tokens with the tests' key ([`crate::tokens`]), JSON logs at `info`. `program` is the binary, or a test binary that re-executes itself as the service.
 /// Variables the caller sets afterwards take precedence.
 pub fn ticket_service_command(
     program: impl AsRef<OsStr>,
@@ -42,13 +42,14 @@ pub fn ticket_service_command(
             ("TICKETS_DATABASE_URL", database_url.as_ref()),
             ("TICKETS_GRPC_ADDR", grpc_addr.as_ref()),
             ("TICKETS_METRICS_ADDR", "127.0.0.1:0".as_ref()),
+            ("TICKETS_TOKEN_PUBLIC_KEY_FILE", crate::tokens::key_file().as_os_str()),
         ],
     )
 }
 
 /// The gateway binary `program` configured the way the tests run it: on any free port, in front
-/// of `upstream` (a `http://` or `dns:///` URL), with the clients of `credentials_file`, no rate
-/// limit, JSON logs at `info`. Variables the caller sets afterwards take precedence.
+/// of `upstream` (a `http://` or `dns:///` URL), with the clients of `credentials_file`, signing
+/// with the tests' key ([`crate::tokens`]), no rate limit, JSON logs at `info`. Variables the caller sets afterwards take precedence.
 pub fn gateway_command(
     program: impl AsRef<OsStr>,
     upstream: &str,
@@ -61,6 +62,7 @@ pub fn gateway_command(
             ("GATEWAY_TICKET_SERVICE_URL", upstream.as_ref()),
             ("GATEWAY_CREDENTIALS_FILE", credentials_file.as_os_str()),
             ("GATEWAY_RATE_LIMIT_PER_SECOND", "0".as_ref()),
+            ("GATEWAY_SIGNING_KEY_FILE", crate::tokens::key_file().as_os_str()),
         ],
     )
 }

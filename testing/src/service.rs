@@ -61,7 +61,7 @@ impl TestService {
                 metrics,
                 settings,
                 grpc::Security {
-                    callers: grpc::Callers::unverified(),
+                    callers: grpc::Callers::verified(crate::tokens::verifier()),
                     tls: None,
                     health_listener: None,
                 },

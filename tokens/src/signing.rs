@@ -72,11 +72,40 @@ impl SigningKey {
     /// # Errors
     /// When the file cannot be read or holds no P-256 private key.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let secret = secret_from_pem(&read(path)?).ok_or_else(|| KeyError::Format {
-            path: path.display().to_string(),
-            expected: PRIVATE_FORMS,
-        })?;
+        Self::from_pem(&read(path)?).map_err(|error| match error {
+            KeyError::Format { expected, .. } => {
+                KeyError::Format { path: path.display().to_string(), expected }
+            }
+            other => other,
+        })
+    }
+
+    /// The key in PEM text (PKCS#8 or SEC1).
+    ///
+    /// # Errors
+    /// When the text holds no P-256 private key.
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        let secret = secret_from_pem(pem)
+            .ok_or(KeyError::Format { path: "(text)".into(), expected: PRIVATE_FORMS })?;
         Self::from_secret(&secret)
+    }
+
+    /// A fresh random key and its PKCS#8 PEM, for a signer that must also hand the key to
+    /// others (tests write it to the file a gateway reads).
+    ///
+    /// # Errors
+    /// When the system has no randomness to offer.
+    pub fn generate_pem() -> Result<String, KeyError> {
+        loop {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| KeyError::Unusable(e.to_string()))?;
+            if let Ok(secret) = SecretKey::from_slice(&bytes) {
+                return secret
+                    .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+                    .map(|pem| pem.to_string())
+                    .map_err(|e| KeyError::Unusable(e.to_string()));
+            }
+        }
     }
 
     /// A fresh random key (tokens die with the process).
@@ -84,14 +113,7 @@ impl SigningKey {
     /// # Errors
     /// When the system has no randomness to offer.
     pub fn generate() -> Result<Self, KeyError> {
-        loop {
-            let mut bytes = [0u8; 32];
-            getrandom::fill(&mut bytes).map_err(|e| KeyError::Unusable(e.to_string()))?;
-            // Out of range for the curve with probability ~2^-32: draw again.
-            if let Ok(secret) = SecretKey::from_slice(&bytes) {
-                return Self::from_secret(&secret);
-            }
-        }
+        Self::from_pem(&Self::generate_pem()?)
     }
 
     pub(crate) fn from_secret(secret: &SecretKey) -> Result<Self, KeyError> {

@@ -116,7 +116,7 @@ impl TestGateway {
         let (a, b) = (Client::new("alpha"), Client::new("beta"));
         let credentials_file = files.path().join("clients.toml");
         std::fs::write(&credentials_file, credentials_toml(&[&a, &b])).expect("write clients");
-        let signing_key_pem = p256_pem();
+        let signing_key_pem = tickets_testing::tokens::KEY_PEM.clone();
         let signing_key_file: PathBuf = files.path().join("signing-key.pem");
         std::fs::write(&signing_key_file, &signing_key_pem).expect("write key");
         let settings = AuthSettings {

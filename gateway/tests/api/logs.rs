@@ -5,21 +5,16 @@ use base64::Engine as _;
 use ticket_service::grpc::ServerSettings;
 use tickets_testing::{Backend, TestDb, TestService};
 
-use crate::{
-    common::{Client, GatewayProcess},
-    helpers::p256_pem,
-};
+use crate::common::{Client, GatewayProcess};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_with_real_credentials_logs_no_secret() {
     let database = TestDb::create(Backend::Sqlite).await.unwrap();
     let service = TestService::start(&database.url, ServerSettings::default()).await;
     let client = Client::new("logger");
-    let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("key.pem");
-    let pem = p256_pem();
-    std::fs::write(&key_file, &pem).unwrap();
-    let env = [("GATEWAY_SIGNING_KEY_FILE", key_file.to_str().unwrap()), ("RUST_LOG", "trace")];
+    // The tests' signing key, which the service trusts: its text must not be logged either.
+    let pem = tickets_testing::tokens::KEY_PEM.clone();
+    let env = [("RUST_LOG", "trace")];
     let upstream = format!("http://{}", service.addr);
     let mut gateway = GatewayProcess::spawn(&upstream, &[&client], &env).await;
 
