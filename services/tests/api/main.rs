@@ -6,6 +6,7 @@ mod helpers;
 
 mod architecture;
 
+mod callers;
 mod concurrency;
 mod employees;
 mod errors;
