@@ -63,6 +63,9 @@ async fn code_of(
     answer.err().map_or(Code::Ok, |status| status.code())
 }
 
+/// Metadata entries of a call.
+type Metadata = Vec<(&'static str, MetadataValue<Ascii>)>;
+
 fn provider_value(provider: Uuid) -> MetadataValue<Ascii> {
     provider.to_string().parse().unwrap()
 }
@@ -281,7 +284,7 @@ async fn malformed_credentials_are_unauthenticated_and_health_needs_none() {
     let rpc = ("/tickets.v2.TicketService/ListPendingTickets".to_owned(), false);
     let provider = provider_value(Uuid::new_v4());
     let valid = internal_token(tokens::all_rights());
-    let cases: Vec<(&str, Vec<(&'static str, MetadataValue<Ascii>)>)> = vec![
+    let cases: Vec<(&str, Metadata)> = vec![
         ("another scheme", vec![(AUTHORIZATION, format!("Token {valid}").parse().unwrap())]),
         ("no token after the scheme", vec![(AUTHORIZATION, "Bearer ".parse().unwrap())]),
         ("the token alone", vec![(AUTHORIZATION, valid.parse().unwrap())]),
