@@ -156,12 +156,13 @@ start_servers() {
   local url=$1 tag=$2
   env -u OTEL_EXPORTER_OTLP_ENDPOINT RUST_LOG="$LOG_FILTER" LOG_FORMAT="$LOG_FORMAT" \
     TICKETS_DATABASE_URL="$url" TICKETS_GRPC_ADDR="$GRPC_ADDR" TICKETS_METRICS_ADDR="$METRICS_ADDR" \
-    TICKETS_DB_MAX_CONNECTIONS="$DB_CONNECTIONS" \
+    TICKETS_DB_MAX_CONNECTIONS="$DB_CONNECTIONS" TICKETS_TOKEN_PUBLIC_KEY_FILE="$OUT/signing-key.pem" \
     "$BIN/ticket-service" >"$OUT/service-$tag.log" 2>&1 &
   SERVICE_PID=$!
   env -u OTEL_EXPORTER_OTLP_ENDPOINT RUST_LOG="$LOG_FILTER" LOG_FORMAT="$LOG_FORMAT" \
     GATEWAY_HTTP_ADDR="$HTTP_ADDR" GATEWAY_TICKET_SERVICE_URL="http://$GRPC_ADDR" \
     GATEWAY_CREDENTIALS_FILE="$OUT/clients.toml" GATEWAY_RATE_LIMIT_PER_SECOND=0 GATEWAY_WORKER_THREADS=1 \
+    GATEWAY_SIGNING_KEY_FILE="$OUT/signing-key.pem" \
     "$BIN/ticket-gateway" >"$OUT/gateway-$tag.log" 2>&1 &
   GATEWAY_PID=$!
   for _ in $(seq 1 300); do
@@ -211,14 +212,24 @@ load() {
   "$BIN/tickets-bench" load --scenario "$scenario" --label "$label" --round "${ROUND:-1}" \
     --concurrency "${C:-$CONCURRENCY}" --duration "${D:-$DURATION}" --warmup "${W:-$WARMUP}" --threads "$CLIENT_THREADS" \
     --http-url "http://$HTTP_ADDR" --grpc-url "http://$GRPC_ADDR" \
-    --clients "$OUT/clients.txt" --operators "$OUT/operators.txt" \
+    --clients "$OUT/clients.txt" --operators "$OUT/operators.txt" --internal-client bench-internal:bench-internal-secret \
     --pid "gateway=$GATEWAY_PID" --pid "service=$SERVICE_PID" --out "$OUT/results.jsonl" --wait-idle "$WAIT_IDLE" \
     $( [[ $BACKEND == postgres ]] && echo --cpu-comm postgres ) "$@"
   perf_stop "$scenario-$label"
 }
 
-# --- clients (one per provider) and operators ----------------------------------------------------
-: >"$OUT/clients.toml"; : >"$OUT/clients.txt"; : >"$OUT/operators.txt"
+# --- clients (one per provider, and one internal for the gRPC rows) and operators ----------------
+# Both servers run as deployed: the gateway signs tokens with this key, the service verifies
+# every call's token with its public half; the gRPC rows call as an internal service would.
+[[ -s "$OUT/signing-key.pem" ]] || openssl ecparam -name prime256v1 -genkey -noout \
+  | openssl pkcs8 -topk8 -nocrypt -out "$OUT/signing-key.pem"
+: >"$OUT/clients.txt"; : >"$OUT/operators.txt"
+cat >"$OUT/clients.toml" <<TOML
+[[clients]]
+client_id = "bench-internal"
+client_secret_sha256 = "$(sha256 bench-internal-secret)"
+scopes = "providers:any tickets:read tickets:write"
+TOML
 for ((p = 0; p < PROVIDERS; p++)); do
   cat >>"$OUT/clients.toml" <<TOML
 [[clients]]

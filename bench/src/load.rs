@@ -113,6 +113,10 @@ pub(crate) struct LoadArgs {
     /// REST clients: `client_id secret api_key provider_id` per line.
     #[arg(long)]
     clients: Option<PathBuf>,
+    /// The internal client the gRPC scenarios call as, `client_id:secret`: its token (from the
+    /// gateway's token endpoint) goes on every call, as a real internal caller's would.
+    #[arg(long)]
+    internal_client: Option<String>,
     /// Operators: `provider_id operator_id` per line.
     #[arg(long)]
     operators: Option<PathBuf>,
@@ -300,6 +304,8 @@ enum Target {
         channels: Vec<Channel>,
         /// Per provider: the `x-provider-id` value.
         provider_ids: Vec<MetadataValue<Ascii>>,
+        /// The internal client's `authorization` (none: the service checks no token).
+        authorization: Option<MetadataValue<Ascii>>,
     },
 }
 
@@ -415,20 +421,28 @@ async fn send_rest(
     }
 }
 
+/// Who a gRPC call is from: the provider's `x-provider-id`, and the `authorization`.
+type Caller<'a> = (&'a MetadataValue<Ascii>, Option<&'a MetadataValue<Ascii>>);
+
 async fn send_grpc(
     client: &mut TicketServiceClient<Channel>,
-    provider_id: &MetadataValue<Ascii>,
+    (provider_id, authorization): Caller<'_>,
     list_limit: i32,
     op: Op,
 ) -> Result<(), String> {
-    fn scoped<T>(message: T, provider_id: &MetadataValue<Ascii>) -> Request<T> {
+    fn scoped<T>(message: T, caller: Caller<'_>) -> Request<T> {
+        let (provider_id, authorization) = caller;
         let mut request = Request::new(message);
         request.metadata_mut().insert(PROVIDER_ID, provider_id.clone());
+        if let Some(authorization) = authorization {
+            request.metadata_mut().insert("authorization", authorization.clone());
+        }
         request
     }
+    let caller = (provider_id, authorization);
     let outcome = match op {
         Op::Get { id, .. } => client
-            .get_pending_ticket(scoped(GetTicketRequest { id: id.to_string() }, provider_id))
+            .get_pending_ticket(scoped(GetTicketRequest { id: id.to_string() }, caller))
             .await
             .map(drop),
         Op::List { offset, .. } => client
@@ -438,7 +452,7 @@ async fn send_grpc(
                     offset: Some(i64::try_from(offset).unwrap_or(i64::MAX)),
                     ticket_number: None,
                 },
-                provider_id,
+                caller,
             ))
             .await
             .map(drop),
@@ -448,7 +462,7 @@ async fn send_grpc(
                     pending_ticket_id: id.to_string(),
                     operator_id: operator.to_string(),
                 },
-                provider_id,
+                caller,
             ))
             .await
             .map(drop),
@@ -485,8 +499,9 @@ async fn worker(shared: Arc<Shared>, number: usize) -> anyhow::Result<WorkerStat
             (Target::Rest { credentials, .. }, Some(client), _) => {
                 send_rest(client, credentials[provider].as_ref(), shared.list_limit, op).await
             }
-            (Target::Grpc { provider_ids, .. }, _, Some(client)) => {
-                send_grpc(client, &provider_ids[provider], list_limit, op).await
+            (Target::Grpc { provider_ids, authorization, .. }, _, Some(client)) => {
+                let caller = (&provider_ids[provider], authorization.as_ref());
+                send_grpc(client, caller, list_limit, op).await
             }
             _ => Err("no client for the target".to_owned()),
         };
@@ -523,26 +538,34 @@ async fn rest_credentials(
             out.push(None);
             continue;
         };
-        let request = hyper::Request::post("/oauth2/token")
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from(format!(
-                "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
-            ))))?;
-        let (status, body) = client
-            .send(request)
-            .await
-            .map_err(|e| anyhow::anyhow!("POST {base}/oauth2/token: {e}"))?;
-        if status != StatusCode::OK {
-            bail!("token for {client_id}: HTTP {status}: {}", String::from_utf8_lossy(&body));
-        }
-        let json: serde_json::Value = serde_json::from_slice(&body)?;
-        let token = json["access_token"].as_str().context("token response without access_token")?;
+        let token = token(&mut client, base, client_id, secret).await?;
         out.push(Some((
             HeaderValue::from_str(&format!("Bearer {token}"))?,
             HeaderValue::from_str(api_key)?,
         )));
     }
     Ok(out)
+}
+
+/// A token for `client_id` from the gateway at `base`.
+async fn token(
+    client: &mut Http1,
+    base: &str,
+    client_id: &str,
+    secret: &str,
+) -> anyhow::Result<String> {
+    let request = hyper::Request::post("/oauth2/token")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
+        ))))?;
+    let (status, body) =
+        client.send(request).await.map_err(|e| anyhow::anyhow!("POST {base}/oauth2/token: {e}"))?;
+    if status != StatusCode::OK {
+        bail!("token for {client_id}: HTTP {status}: {}", String::from_utf8_lossy(&body));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&body)?;
+    Ok(json["access_token"].as_str().context("token response without access_token")?.to_owned())
 }
 
 /// utime + stime of a process (all its threads), in seconds. `/proc` counts in USER_HZ ticks,
@@ -732,7 +755,17 @@ pub(crate) async fn run(args: &LoadArgs) -> anyhow::Result<LoadResult> {
             .iter()
             .map(|p| p.id.parse())
             .collect::<Result<Vec<MetadataValue<Ascii>>, _>>()?;
-        Target::Grpc { channels, provider_ids }
+        let authorization = match &args.internal_client {
+            Some(client) => {
+                let (client_id, secret) =
+                    client.split_once(':').context("--internal-client is client_id:secret")?;
+                let base = args.http_url.trim_end_matches('/');
+                let token = token(&mut Http1::new(base)?, base, client_id, secret).await?;
+                Some(format!("Bearer {token}").parse()?)
+            }
+            None => None,
+        };
+        Target::Grpc { channels, provider_ids, authorization }
     };
     let listable =
         (0..fixture.providers.len()).filter(|&p| fixture.providers[p].pending > 0).collect();
