@@ -3,7 +3,8 @@
 //! - [`database`]: a throwaway database on SQLite or PostgreSQL (the PostgreSQL half is skipped
 //!   with a message when no server answers, and fails instead under `CI=true`), and
 //!   [`test_each_backend!`], one test per backend;
-//! - [`service`]: a real ticket service on an ephemeral port;
+//! - [`service`]: a real ticket service on an ephemeral port, in plaintext or over TLS;
+//! - [`pki`]: test certificates for mutual TLS, and their rotation;
 //! - [`grpc`]: calling it as an internal client does, with valid requests to start from;
 //! - [`process`]: the real binaries as child processes: configured, announced, logged, stopped;
 //! - [`metrics`]: reading a Prometheus `/metrics` endpoint;
@@ -17,6 +18,7 @@ pub mod database;
 pub mod grpc;
 pub mod metrics;
 pub mod module_graph;
+pub mod pki;
 pub mod process;
 pub mod service;
 pub mod tokens;
@@ -24,6 +26,7 @@ pub mod wait;
 
 pub use database::{Backend, TestDb};
 pub use grpc::as_provider;
+pub use pki::TestPki;
 pub use process::ChildProcess;
 pub use service::TestService;
 pub use wait::{eventually, until_some};

@@ -3,19 +3,19 @@
 use std::net::SocketAddr;
 
 use ticket_service::{
-    grpc::{self, ServerSettings},
+    grpc::{self, ServerSettings, ServerTls},
     metrics::Metrics,
     store::{self, DatabaseConnection, PoolSettings},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 
 /// A ticket service serving on `127.0.0.1:<ephemeral>`, stopped when dropped.
 #[derive(Debug)]
 pub struct TestService {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// A connected channel to it.
+    /// A connected channel to it (over TLS for [`Self::start_tls`]).
     pub channel: Channel,
     /// Its pool, for seeding or inspecting the database directly.
     pub db: DatabaseConnection,
@@ -40,6 +40,32 @@ impl TestService {
         db: DatabaseConnection,
         settings: ServerSettings,
     ) -> Self {
+        Self::serve_with(listener, db, settings, None).await
+    }
+
+    /// Migrates `url` and serves it over TLS only, with `tls` (mutual when its files name a
+    /// client CA; see [`crate::pki`]), checking its files for a replacement every
+    /// `settings.tls_reload`. [`Self::channel`] is connected over TLS with `client`: it keeps
+    /// the connection it made at start, so after a rotation it says nothing about new ones.
+    pub async fn start_tls(
+        url: &str,
+        settings: ServerSettings,
+        tls: ServerTls,
+        client: ClientTlsConfig,
+    ) -> Self {
+        let db = store::connect(url, PoolSettings::default()).expect("pool");
+        store::migrate(&db).await.expect("migrations");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::serve_with(listener, db, settings, Some((tls, client))).await
+    }
+
+    async fn serve_with(
+        listener: TcpListener,
+        db: DatabaseConnection,
+        settings: ServerSettings,
+        tls: Option<(ServerTls, ClientTlsConfig)>,
+    ) -> Self {
+        let (server_tls, client_tls) = tls.unzip();
         let db_for_server = db.clone();
         let addr = listener.local_addr().expect("local addr");
         let metrics = Metrics::new(db.clone());
@@ -62,7 +88,7 @@ impl TestService {
                 settings,
                 grpc::Security {
                     callers: grpc::Callers::verified(crate::tokens::verifier()),
-                    tls: None,
+                    tls: server_tls,
                     health_listener: None,
                 },
                 async move {
@@ -73,7 +99,13 @@ impl TestService {
             let _ = metrics_stop.send(());
             served
         });
-        let channel = crate::grpc::connect(addr).await;
+        let channel = match client_tls {
+            Some(config) => crate::pki::endpoint(addr, config)
+                .connect()
+                .await
+                .unwrap_or_else(|error| panic!("connect over TLS to {addr}: {error:?}")),
+            None => crate::grpc::connect(addr).await,
+        };
         Self { addr, channel, db, metrics_addr, shutdown: Some(shutdown), server: Some(server) }
     }
 

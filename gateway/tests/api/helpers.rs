@@ -14,6 +14,7 @@ use ticket_gateway::{
 };
 use ticket_service::grpc::ServerSettings;
 use tickets_contract::v2;
+use tickets_runtime::tls::ClientFiles;
 use tickets_testing::{Backend, TestDb, TestService, eventually, grpc, metrics};
 use tokio::{net::TcpListener, sync::oneshot};
 use uuid::Uuid;
@@ -53,6 +54,10 @@ pub(crate) struct Options {
     pub(crate) jwks_url: Option<String>,
     pub(crate) upstream: Upstream,
     pub(crate) balance: BalanceSettings,
+    /// TLS towards a balanced upstream (`Upstream::Balanced` only).
+    pub(crate) upstream_tls: Option<ClientFiles>,
+    /// Clients configured besides `a` and `b`.
+    pub(crate) clients: Vec<Client>,
 }
 
 impl Default for Options {
@@ -65,6 +70,8 @@ impl Default for Options {
             jwks_url: None,
             upstream: Upstream::TestService,
             balance: BalanceSettings::default(),
+            upstream_tls: None,
+            clients: Vec::new(),
         }
     }
 }
@@ -115,7 +122,8 @@ impl TestGateway {
         let files = tempfile::tempdir().expect("temp dir");
         let (a, b) = (Client::new("alpha"), Client::new("beta"));
         let credentials_file = files.path().join("clients.toml");
-        std::fs::write(&credentials_file, credentials_toml(&[&a, &b])).expect("write clients");
+        let clients: Vec<&Client> = [&a, &b].into_iter().chain(&options.clients).collect();
+        std::fs::write(&credentials_file, credentials_toml(&clients)).expect("write clients");
         let signing_key_pem = tickets_testing::tokens::KEY_PEM.clone();
         let signing_key_file: PathBuf = files.path().join("signing-key.pem");
         std::fs::write(&signing_key_file, &signing_key_pem).expect("write key");
@@ -136,7 +144,7 @@ impl TestGateway {
             }
             Upstream::Url(url) => ServiceChannel::connect(&url, timeout, balance, None),
             Upstream::Balanced(resolve) => {
-                ServiceChannel::balanced(resolve, timeout, balance, None)
+                ServiceChannel::balanced(resolve, timeout, balance, options.upstream_tls.clone())
             }
         };
         let gateway = Gateway::new(

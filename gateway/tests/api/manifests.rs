@@ -144,6 +144,93 @@ fn check_scrape_and_drain(
     );
 }
 
+/// The Secret (and the key of it) that the file at `path` in `container` comes from.
+fn secret_behind(deployment: &Value, container: &Value, path: &str) -> (String, String) {
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| path.starts_with(&format!("{}/", m["mountPath"].as_str().unwrap())))
+        .unwrap_or_else(|| panic!("{path} is on no mounted volume"));
+    let file = &path[mount["mountPath"].as_str().unwrap().len() + 1..];
+    let volume = deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let secret = &volume["secret"];
+    let key = match secret["items"].as_array() {
+        Some(items) => {
+            let item = items.iter().find(|i| i["path"] == file).unwrap_or_else(|| panic!("{path}"));
+            item["key"].as_str().unwrap().to_owned()
+        }
+        None => file.to_owned(),
+    };
+    (secret["secretName"].as_str().unwrap().to_owned(), key)
+}
+
+/// Who may call the service: it verifies tokens with the public half of the gateway's key and
+/// is never given the private half; in `prod` the hop is mutual TLS with cert-manager's
+/// certificates, in `dev` plaintext.
+fn check_caller_verification(objects: &[Value], overlay: &str) {
+    let service = object(objects, "Deployment", "ticket-service").unwrap();
+    let server = container(service, "ticket-service");
+    let gateway = object(objects, "Deployment", "ticket-gateway").unwrap();
+    let web = container(gateway, "ticket-gateway");
+    let key = env_value(server, "TICKETS_TOKEN_PUBLIC_KEY_FILE").expect("a key to verify with");
+    assert_eq!(
+        secret_behind(service, server, key),
+        ("ticket-gateway-signing-key".into(), "public-key.pem".into())
+    );
+    let signing = env_value(web, "GATEWAY_SIGNING_KEY_FILE").expect("a shared signing key");
+    assert_eq!(
+        secret_behind(gateway, web, signing),
+        ("ticket-gateway-signing-key".into(), "signing-key.pem".into())
+    );
+    let service_volumes = service["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(!service_volumes.contains("signing-key.pem"), "the service never sees the private key");
+
+    let tls = ["TICKETS_TLS_CERT_FILE", "TICKETS_TLS_KEY_FILE", "TICKETS_TLS_CLIENT_CA_FILE"];
+    let gateway_tls = [
+        "GATEWAY_TICKET_SERVICE_CA_FILE",
+        "GATEWAY_TICKET_SERVICE_CLIENT_CERT_FILE",
+        "GATEWAY_TICKET_SERVICE_CLIENT_KEY_FILE",
+    ];
+    if overlay == "prod" {
+        let issued = |name: &str| {
+            let certificate = object(objects, "Certificate", name)
+                .unwrap_or_else(|| panic!("Certificate {name}"));
+            certificate["spec"]["secretName"].as_str().unwrap().to_owned()
+        };
+        for (variable, key) in tls.iter().zip(["tls.crt", "tls.key", "ca.crt"]) {
+            let path = env_value(server, variable).unwrap_or_else(|| panic!("{variable}"));
+            assert_eq!(
+                secret_behind(service, server, path),
+                (issued("ticket-service-tls"), key.to_owned())
+            );
+        }
+        for (variable, key) in gateway_tls.iter().zip(["ca.crt", "tls.crt", "tls.key"]) {
+            let path = env_value(web, variable).unwrap_or_else(|| panic!("{variable}"));
+            assert_eq!(
+                secret_behind(gateway, web, path),
+                (issued("ticket-gateway-client-tls"), key.to_owned())
+            );
+        }
+        let names =
+            object(objects, "Certificate", "ticket-service-tls").unwrap()["spec"]["dnsNames"]
+                .to_string();
+        assert!(names.contains("\"ticket-service\""), "the name the gateway dials: {names}");
+    } else {
+        for variable in tls.iter().chain(&gateway_tls) {
+            assert!(
+                env_value(server, variable).or(env_value(web, variable)).is_none(),
+                "{overlay}: {variable}"
+            );
+        }
+    }
+}
+
 fn check_overlay(objects: &[Value]) {
     let (service, server) =
         deployment(objects, "ticket-service", ticket_service::cli::Cli::command());
@@ -210,6 +297,7 @@ async fn every_overlay_matches_the_binaries() {
     for overlay in ["dev", "prod"] {
         let Some(objects) = render(overlay) else { return };
         check_overlay(&objects);
+        check_caller_verification(&objects, overlay);
         kinds.extend(objects.iter().filter_map(|o| o["kind"].as_str().map(str::to_owned)));
     }
     for kind in ["HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "Job"] {

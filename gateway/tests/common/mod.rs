@@ -6,13 +6,18 @@ use sha2::{Digest as _, Sha256};
 use tickets_testing::{ChildProcess, process};
 use uuid::Uuid;
 
-/// A configured client: its secret, API key and provider.
+/// A configured client: its secret, API key and provider, and its rights.
 #[derive(Clone, Debug)]
 pub(crate) struct Client {
     pub(crate) id: String,
     pub(crate) secret: String,
+    /// Empty for a client without one (an internal service).
     pub(crate) api_key: String,
     pub(crate) provider: Uuid,
+    /// `scopes` of its entry; the default (`tickets:read tickets:write`) when `None`.
+    pub(crate) scopes: Option<String>,
+    /// An internal client: no provider in its entry.
+    pub(crate) internal: bool,
 }
 
 impl Client {
@@ -23,6 +28,26 @@ impl Client {
             secret: format!("{id}-secret-{}", Uuid::new_v4().simple()),
             api_key: format!("{id}-key-{}", Uuid::new_v4().simple()),
             provider: Uuid::new_v4(),
+            scopes: None,
+            internal: false,
+        }
+    }
+
+    /// The same client with these rights.
+    #[allow(dead_code, reason = "the api tests use it; the tracing test shares this module")]
+    pub(crate) fn with_scopes(self, scopes: &str) -> Self {
+        Self { scopes: Some(scopes.to_owned()), ..self }
+    }
+
+    /// An internal client (`providers:any` and `scopes`), with an API key or none.
+    #[allow(dead_code, reason = "the api tests use it; the tracing test shares this module")]
+    pub(crate) fn internal(id: &str, scopes: &str, api_key: bool) -> Self {
+        let client = Self::new(id);
+        Self {
+            api_key: if api_key { client.api_key } else { String::new() },
+            scopes: Some(format!("providers:any {scopes}")),
+            internal: true,
+            ..client
         }
     }
 }
@@ -36,13 +61,21 @@ pub(crate) fn credentials_toml(clients: &[&Client]) -> String {
     clients
         .iter()
         .map(|c| {
-            format!(
-                "[[clients]]\nclient_id = \"{}\"\nclient_secret_sha256 = \"{}\"\napi_key_sha256 = \"{}\"\nprovider_id = \"{}\"\n\n",
+            let mut entry = format!(
+                "[[clients]]\nclient_id = \"{}\"\nclient_secret_sha256 = \"{}\"\n",
                 c.id,
-                hex_sha256(&c.secret),
-                hex_sha256(&c.api_key),
-                c.provider
-            )
+                hex_sha256(&c.secret)
+            );
+            if !c.api_key.is_empty() {
+                entry += &format!("api_key_sha256 = \"{}\"\n", hex_sha256(&c.api_key));
+            }
+            if !c.internal {
+                entry += &format!("provider_id = \"{}\"\n", c.provider);
+            }
+            if let Some(scopes) = &c.scopes {
+                entry += &format!("scopes = \"{scopes}\"\n");
+            }
+            entry + "\n"
         })
         .collect()
 }

@@ -17,3 +17,4 @@ mod server;
 mod shutdown;
 mod start_service;
 mod tickets;
+mod tls;
