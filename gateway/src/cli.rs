@@ -8,7 +8,7 @@ use tickets_runtime::{shutdown_signal, telemetry::LogFormat};
 use tokio::net::TcpListener;
 
 use crate::{
-    Gateway, HttpSettings,
+    Gateway, HttpSettings, Listeners, Timeouts,
     auth::{Auth, AuthSettings},
     upstream::{
         balance::BalanceSettings,
@@ -72,6 +72,23 @@ pub struct Cli {
     /// Burst per client.
     #[arg(long, env = "GATEWAY_RATE_LIMIT_BURST", default_value_t = 10)]
     pub rate_limit_burst: u32,
+
+    /// Address of the Prometheus `/metrics` endpoint (never the partner port).
+    #[arg(long, env = "GATEWAY_METRICS_ADDR", default_value = "0.0.0.0:9465")]
+    pub metrics_addr: SocketAddr,
+
+    /// How long a connection may take to send a complete request head, in ms (counted from when
+    /// it opens, or from the first byte of its next request); it is closed after that.
+    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub header_read_timeout_ms: u64,
+
+    /// How long an idle keep-alive connection stays open, in ms.
+    #[arg(long, env = "GATEWAY_IDLE_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub idle_timeout_ms: u64,
+
+    /// Most connections open at once; further ones wait unaccepted in the listen backlog.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 
     /// How long in-flight requests may finish after SIGTERM, in seconds.
     #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
@@ -151,13 +168,22 @@ impl Cli {
                 request_timeout,
                 server_timeout: Duration::from_millis(self.server_timeout_ms),
                 shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+                timeouts: Timeouts {
+                    header_read: Duration::from_millis(self.header_read_timeout_ms),
+                    idle: Duration::from_millis(self.idle_timeout_ms),
+                },
+                max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             },
         )?;
         let listener = TcpListener::bind(self.http_addr)
             .await
             .with_context(|| format!("binding {}", self.http_addr))?;
         tracing::info!(addr = %listener.local_addr()?, upstream = %self.ticket_service_url, "ticket-gateway listening (HTTP)");
-        gateway.serve(listener, shutdown_signal()).await?;
+        let metrics = TcpListener::bind(self.metrics_addr)
+            .await
+            .with_context(|| format!("binding {}", self.metrics_addr))?;
+        tracing::info!(addr = %metrics.local_addr()?, "metrics listening (HTTP /metrics)");
+        gateway.serve(Listeners { http: listener, metrics }, shutdown_signal()).await?;
         tracing::info!("ticket-gateway stopped");
         Ok(())
     }

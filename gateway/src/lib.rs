@@ -23,4 +23,4 @@ mod state;
 pub mod upstream;
 mod urlencoded;
 
-pub use server::{Gateway, HttpSettings};
+pub use server::{Gateway, HttpSettings, Listeners, Timeouts};

@@ -35,7 +35,6 @@ pub(crate) fn router(
         .route("/v2/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, default_detail(StatusCode::NOT_FOUND))
         });

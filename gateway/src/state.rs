@@ -1,17 +1,12 @@
 //! What the handlers and middleware share. A leaf: it holds the parts, and nothing it imports
 //! imports it back.
 
-use std::{
-    sync::{
-        Arc, OnceLock,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
+use std::sync::{
+    Arc, OnceLock,
+    atomic::{AtomicBool, Ordering},
 };
 
 use axum::extract::FromRef;
-use tonic::transport::Channel;
-use tonic_health::pb::health_client::HealthClient;
 
 use crate::{auth::Auth, metrics::GatewayMetrics, upstream::Upstream};
 
@@ -39,14 +34,10 @@ impl std::ops::Deref for AppState {
 pub(crate) struct Shared {
     /// The ticket service.
     pub(crate) upstream: Upstream,
-    /// Its health service, for readiness.
-    pub(crate) health: HealthClient<Channel>,
     /// Who may call, and their limits.
     pub(crate) auth: Arc<Auth>,
     /// Set once shutdown starts: readiness turns 503 from then on.
     pub(crate) shutting_down: Arc<AtomicBool>,
-    /// How long a readiness probe waits for the ticket service's health.
-    pub(crate) readiness_timeout: Duration,
     /// The OpenAPI document, rendered once the router (which generates it) is built.
     pub(crate) openapi_json: Arc<OnceLock<String>>,
     /// Every metric of the gateway.
@@ -57,6 +48,12 @@ impl Shared {
     /// Whether shutdown has started.
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Whether the gateway can serve: not shutting down, and at least one ticket-service pod
+    /// the balancer found SERVING. Known without a network call.
+    pub(crate) fn is_ready(&self) -> bool {
+        !self.is_shutting_down() && self.upstream.has_endpoints()
     }
 }
 

@@ -24,8 +24,9 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// The log lines in which the ticket service announces its listeners: gRPC, then `/metrics`.
 pub const TICKET_SERVICE_LISTENING: [&str; 2] = ["(gRPC)", "(HTTP /metrics)"];
 
-/// The log line in which the gateway announces its listener.
-pub const GATEWAY_LISTENING: [&str; 1] = ["listening (HTTP)"];
+/// The log lines in which the gateway announces its listeners: the partner port, then
+/// `/metrics`.
+pub const GATEWAY_LISTENING: [&str; 2] = ["listening (HTTP)", "(HTTP /metrics)"];
 
 /// `program` configured as a ticket service the way the tests run one: serving `database_url` on
 /// `grpc_addr` (`127.0.0.1:0` for any free port), `/metrics` on any free port, verifying
@@ -59,6 +60,7 @@ pub fn gateway_command(
         program,
         [
             ("GATEWAY_HTTP_ADDR", "127.0.0.1:0".as_ref()),
+            ("GATEWAY_METRICS_ADDR", "127.0.0.1:0".as_ref()),
             ("GATEWAY_TICKET_SERVICE_URL", upstream.as_ref()),
             ("GATEWAY_CREDENTIALS_FILE", credentials_file.as_os_str()),
             ("GATEWAY_RATE_LIMIT_PER_SECOND", "0".as_ref()),

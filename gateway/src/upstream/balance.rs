@@ -7,10 +7,12 @@
 //! (power-of-two-choices on pending requests, tower's balancer inside tonic).
 //!
 //! A background task keeps the set true: every [`BalanceSettings::refresh`] — and at once when a
-//! call fails to reach a pod — it resolves the name again and asks each address for its overall
-//! gRPC health. An address joins the set when it answers SERVING and leaves it when it stops
-//! resolving, stops answering, or reports NOT_SERVING (a pod shutting down says so before it
-//! stops accepting). A pod that comes back is probed, found SERVING and used again.
+//! call fails to reach a pod — it resolves the name again and asks each address for the gRPC
+//! health of `tickets.v2.TicketService`. An address joins the set when it answers SERVING and
+//! leaves it when it stops resolving, stops answering, or reports NOT_SERVING (its database is
+//! unreachable, or it is shutting down — which it says before it stops accepting). A pod that
+//! comes back is probed, found SERVING and used again. The gateway's readiness is "the set is
+//! not empty": known at every moment without a call of its own.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -91,9 +93,18 @@ pub(crate) fn dns_resolver(host: String, port: u16) -> Resolve {
 pub struct Balancer {
     healthy: Arc<AtomicUsize>,
     wake: Arc<Notify>,
+    /// Becomes true once the first round has probed every address.
+    settled: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Balancer {
+    /// Waits (at most `limit`) until the first round has probed every address, so that the
+    /// calls of a gateway that just started are not refused before it knows its pods.
+    pub(crate) async fn settled(&self, limit: Duration) {
+        let mut settled = self.settled.clone();
+        let _ = tokio::time::timeout(limit, settled.wait_for(|settled| *settled)).await;
+    }
+
     /// How many pods are in the set now.
     pub(crate) fn endpoints(&self) -> usize {
         self.healthy.load(Ordering::SeqCst)
@@ -128,6 +139,7 @@ struct BalancerTask {
     healthy: Arc<AtomicUsize>,
     wake: Arc<Notify>,
     rotated: Option<Rotated>,
+    settled: tokio::sync::watch::Sender<bool>,
 }
 
 impl BalancerTask {
@@ -151,7 +163,8 @@ impl BalancerTask {
             .probes
             .entry(address)
             .or_insert_with(|| HealthClient::new(endpoint.connect_lazy()));
-        let check = client.check(HealthCheckRequest { service: String::new() });
+        let service = tickets_contract::TICKET_SERVICE_NAME.to_owned();
+        let check = client.check(HealthCheckRequest { service });
         matches!(
             tokio::time::timeout(self.settings.probe_timeout, check).await,
             Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32
@@ -193,6 +206,7 @@ impl BalancerTask {
             self.members.remove(&address);
         }
         self.healthy.store(self.members.len(), Ordering::SeqCst);
+        self.settled.send_if_modified(|settled| !std::mem::replace(settled, true));
     }
 
     async fn run(mut self) {
@@ -226,7 +240,8 @@ pub(crate) fn balanced_channel(
     rotated: Option<Rotated>,
 ) -> (Channel, Balancer) {
     let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
-    let balancer = Balancer { healthy: Arc::default(), wake: Arc::default() };
+    let (settled, settled_rx) = tokio::sync::watch::channel(false);
+    let balancer = Balancer { healthy: Arc::default(), wake: Arc::default(), settled: settled_rx };
     let task = BalancerTask {
         resolve,
         endpoint: Arc::new(endpoint),
@@ -237,6 +252,7 @@ pub(crate) fn balanced_channel(
         healthy: balancer.healthy.clone(),
         wake: balancer.wake.clone(),
         rotated,
+        settled,
     };
     tokio::spawn(task.run());
     (channel, balancer)

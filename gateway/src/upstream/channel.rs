@@ -1,10 +1,11 @@
-//! How the gateway connects to the ticket service: `http://host:port` is one lazy plaintext
-//! HTTP/2 channel; `dns:///host:port` is balanced over every address the name resolves to (see
-//! [`super::balance`]); `https://host:port` is balanced the same way, over TLS. With a CA
-//! configured (`GATEWAY_TICKET_SERVICE_CA_FILE`) `dns:///` and `https://` connections use TLS,
-//! verifying the service's certificate for `host`, and present the gateway's client certificate
-//! when one is configured (mutual TLS). Replaced certificate files are taken up by new
-//! connections to every pod.
+//! How the gateway connects to the ticket service: always through the balancer of
+//! [`super::balance`], which resolves the URL's host, keeps a connection to every address that
+//! reports SERVING, and is what readiness reads. `http://host:port` and `dns:///host:port` are
+//! plaintext (HTTP/2) unless a CA is configured; `https://host:port` is TLS. With a CA
+//! (`GATEWAY_TICKET_SERVICE_CA_FILE`) `dns:///` and `https://` connections use TLS, verifying the
+//! service's certificate for `host`, and present the gateway's client certificate when one is
+//! configured (mutual TLS). Replaced certificate files are taken up by new connections to every
+//! pod.
 
 use std::{
     net::SocketAddr,
@@ -21,11 +22,11 @@ use super::balance::{
     BalanceSettings, Balancer, Resolve, Rotated, balanced_channel, dns_resolver, parse_dns_target,
 };
 
-/// How calls reach the ticket service: one channel, balanced over every pod for `dns:///`.
+/// How calls reach the ticket service: one channel, balanced over every serving pod.
 #[derive(Clone, Debug)]
 pub struct ServiceChannel {
     pub(crate) channel: Channel,
-    pub(crate) balancer: Option<Balancer>,
+    pub(crate) balancer: Balancer,
 }
 
 /// The files of TLS towards the ticket service.
@@ -85,14 +86,16 @@ fn endpoint(uri: &str, request_timeout: Duration) -> anyhow::Result<Endpoint> {
         .keep_alive_while_idle(true))
 }
 
-/// `host` and `port` of an `https://host:port` URL.
-fn https_target(url: &str) -> Option<(String, u16)> {
+/// `host` and `port` of an `http://` or `https://` URL.
+fn http_target(url: &str) -> Option<(String, u16)> {
     let uri: http::Uri = url.parse().ok()?;
-    (uri.scheme_str() == Some("https")).then_some(())?;
-    Some((
-        uri.host()?.trim_start_matches('[').trim_end_matches(']').to_owned(),
-        uri.port_u16().unwrap_or(443),
-    ))
+    let default_port = match uri.scheme_str()? {
+        "https" => 443,
+        "http" => 80,
+        _ => return None,
+    };
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']').to_owned();
+    Some((host, uri.port_u16().unwrap_or(default_port)))
 }
 
 impl ServiceChannel {
@@ -107,28 +110,29 @@ impl ServiceChannel {
         balance: BalanceSettings,
         tls: Option<UpstreamTls>,
     ) -> anyhow::Result<Self> {
+        let plaintext = url.starts_with("http:");
         let target = if url.starts_with("dns:") {
             parse_dns_target(url).with_context(|| {
                 format!("GATEWAY_TICKET_SERVICE_URL {url:?} must look like dns:///name:port")
             })?
-        } else if url.starts_with("https:") {
+        } else {
             anyhow::ensure!(
-                tls.is_some(),
+                plaintext || tls.is_some(),
                 "GATEWAY_TICKET_SERVICE_URL {url:?} is https:// but GATEWAY_TICKET_SERVICE_CA_FILE is not set"
             );
-            https_target(url).with_context(|| {
-                format!("GATEWAY_TICKET_SERVICE_URL {url:?} must look like https://name:port")
+            http_target(url).with_context(|| {
+                format!("GATEWAY_TICKET_SERVICE_URL {url:?} must look like http://name:port, https://name:port or dns:///name:port")
             })?
-        } else {
+        };
+        let tls = if plaintext {
             if tls.is_some() {
                 tracing::warn!(
                     "GATEWAY_TICKET_SERVICE_CA_FILE is set but GATEWAY_TICKET_SERVICE_URL is http://: connecting in plaintext"
                 );
             }
-            return Ok(Self {
-                channel: endpoint(url, request_timeout)?.connect_lazy(),
-                balancer: None,
-            });
+            None
+        } else {
+            tls
         };
         let (host, port) = target;
         let files =
@@ -172,6 +176,6 @@ impl ServiceChannel {
             balance,
             rotated,
         );
-        Ok(Self { channel, balancer: Some(balancer) })
+        Ok(Self { channel, balancer })
     }
 }

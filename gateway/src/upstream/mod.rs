@@ -45,7 +45,7 @@ where
 #[derive(Clone, Debug)]
 pub(crate) struct Upstream {
     tickets: TicketServiceClient<Channel>,
-    balancer: Option<Balancer>,
+    balancer: Balancer,
     timeout: Duration,
     metrics: Arc<GatewayMetrics>,
 }
@@ -89,11 +89,16 @@ impl Upstream {
     /// Calls over `channel`, each call bounded by `timeout` (sent on as `grpc-timeout`).
     pub(crate) fn new(
         channel: Channel,
-        balancer: Option<Balancer>,
+        balancer: Balancer,
         timeout: Duration,
         metrics: Arc<GatewayMetrics>,
     ) -> Self {
         Self { tickets: TicketServiceClient::new(channel), balancer, timeout, metrics }
+    }
+
+    /// Whether at least one ticket-service pod is serving.
+    pub(crate) fn has_endpoints(&self) -> bool {
+        self.balancer.has_endpoints()
     }
 
     /// Makes one call for `caller`.
@@ -113,9 +118,7 @@ impl Upstream {
             let result = self.attempt(caller, message.clone(), &rpc, started).await;
             match result {
                 Err(status) if is_transport_failure(&status) => {
-                    if let Some(balancer) = &self.balancer {
-                        balancer.connection_lost();
-                    }
+                    self.balancer.connection_lost();
                     let delay = FIRST_RETRY_DELAY * 2u32.pow(attempt);
                     if attempt == TRANSPORT_RETRIES || started.elapsed() + delay >= self.timeout {
                         break Err(status);
@@ -140,7 +143,10 @@ impl Upstream {
         rpc: &impl Rpc<T, R>,
         started: Instant,
     ) -> Result<R, Status> {
-        if self.balancer.as_ref().is_some_and(|b| !b.has_endpoints()) {
+        if !self.balancer.has_endpoints() {
+            self.balancer.settled(self.timeout.saturating_sub(started.elapsed())).await;
+        }
+        if !self.balancer.has_endpoints() {
             return Err(Status::unavailable("no ticket-service instance is serving"));
         }
         let remaining = self.timeout.saturating_sub(started.elapsed());

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use tickets_testing::Backend;
 use tokio::{io::AsyncWriteExt as _, net::TcpListener};
 
@@ -39,12 +40,22 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
     }
 }
 
+/// Whether `/readyz` answers `status` within a few seconds (readiness follows the balancer's
+/// probes of the service, which run every 2 s).
+async fn readiness_becomes(gw: &TestGateway, status: u16) -> bool {
+    tickets_testing::eventually(Duration::from_secs(10), || async {
+        gw.http.get(gw.url("/readyz")).send().await.unwrap().status().as_u16() == status
+    })
+    .await
+}
+
 #[tokio::test]
 async fn health_and_readiness_follow_the_ticket_service() {
     let mut gw = TestGateway::start(Backend::Sqlite).await.unwrap();
     assert_eq!(gw.http.get(gw.url("/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(gw.http.get(gw.url("/readyz")).send().await.unwrap().status(), 200);
+    assert!(readiness_becomes(&gw, 200).await, "ready once the service is found serving");
     gw.service.stop().await.unwrap();
+    assert!(readiness_becomes(&gw, 503).await, "not ready once it is gone");
     problem(gw.http.get(gw.url("/readyz")).send().await.unwrap(), 503).await;
     assert_eq!(
         gw.http.get(gw.url("/healthz")).send().await.unwrap().status(),
@@ -75,21 +86,14 @@ async fn an_unreachable_ticket_service_is_503_without_internal_detail() {
 
 #[tokio::test]
 async fn a_ticket_service_that_never_answers_is_504_within_the_deadline() {
-    // Accepts connections and never speaks HTTP/2.
-    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = silent.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
-    let options = Options {
-        upstream: Upstream::Url(format!("http://{address}")),
-        request_timeout: Duration::from_millis(300),
-        ..Options::default()
-    };
-    let gw = TestGateway::start_with(Backend::Sqlite, options).await.unwrap();
+    // A serving service whose every list waits on a lock held by another transaction: it
+    // answers its health checks, never the call in time.
+    let options = Options { request_timeout: Duration::from_millis(300), ..Options::default() };
+    let Some(gw) = TestGateway::start_with(Backend::Postgres, options).await else { return };
+    assert!(readiness_becomes(&gw, 200).await);
+    let mut lock = sqlx::PgConnection::connect(&gw.database.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut lock).await.unwrap();
+    sqlx::query("LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE").execute(&mut lock).await.unwrap();
     let request = gw.as_client(&gw.a, reqwest::Method::GET, "/v2/tickets/pending-tickets").await;
     let started = std::time::Instant::now();
     let response = request.send().await.unwrap();
@@ -100,6 +104,7 @@ async fn a_ticket_service_that_never_answers_is_504_within_the_deadline() {
         elapsed < Duration::from_secs(3),
         "answered within the deadline, not hung: {elapsed:?}"
     );
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
 }
 
 #[tokio::test]

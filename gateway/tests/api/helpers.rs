@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
 use ticket_gateway::{
-    Gateway, HttpSettings,
+    Gateway, HttpSettings, Listeners, Timeouts,
     auth::{Auth, AuthSettings},
     upstream::{
         balance::{BalanceSettings, Resolve},
@@ -58,6 +58,10 @@ pub(crate) struct Options {
     pub(crate) upstream_tls: Option<ClientFiles>,
     /// Clients configured besides `a` and `b`.
     pub(crate) clients: Vec<Client>,
+    /// The partner connections' timeouts.
+    pub(crate) timeouts: Timeouts,
+    /// Most partner connections open at once.
+    pub(crate) max_connections: usize,
 }
 
 impl Default for Options {
@@ -72,6 +76,11 @@ impl Default for Options {
             balance: BalanceSettings::default(),
             upstream_tls: None,
             clients: Vec::new(),
+            timeouts: Timeouts {
+                header_read: Duration::from_secs(10),
+                idle: Duration::from_secs(60),
+            },
+            max_connections: 10_000,
         }
     }
 }
@@ -99,7 +108,8 @@ impl Options {
 /// A gateway, a ticket service, a database, and two clients of different providers.
 #[derive(Debug)]
 pub(crate) struct TestGateway {
-    pub(crate) addr: SocketAddr,
+    /// Where its Prometheus `/metrics` endpoint listens.
+    pub(crate) metrics_addr: SocketAddr,
     pub(crate) base: String,
     pub(crate) http: reqwest::Client,
     pub(crate) a: Client,
@@ -154,17 +164,21 @@ impl TestGateway {
                 request_timeout: options.request_timeout,
                 server_timeout: options.server_timeout,
                 shutdown_grace: Duration::from_secs(5),
+                timeouts: options.timeouts,
+                max_connections: options.max_connections,
             },
         )
         .expect("gateway");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
+        let metrics_addr = metrics.local_addr().expect("metrics addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(gateway.serve(listener, async move {
+        tokio::spawn(gateway.serve(Listeners { http: listener, metrics }, async move {
             let _ = stopped.await;
         }));
         Some(Self {
-            addr,
+            metrics_addr,
             base: format!("http://{addr}"),
             http: http_client(),
             a,
@@ -253,7 +267,7 @@ impl TestGateway {
     /// its `upstream_endpoints` gauge.
     pub(crate) async fn balances_over(&self, pods: u32) -> bool {
         eventually(Duration::from_secs(10), || async move {
-            let text = metrics::scrape(self.addr).await;
+            let text = metrics::scrape(self.metrics_addr).await;
             metrics::sample(&text, "upstream_endpoints", &[]) == Some(f64::from(pods))
         })
         .await

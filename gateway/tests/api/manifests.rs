@@ -263,7 +263,9 @@ fn check_overlay(objects: &[Value]) {
 
     let (gateway, web) = deployment(objects, "ticket-gateway", ticket_gateway::cli::Cli::command());
     let http_port = listening_port(web, "http", "GATEWAY_HTTP_ADDR");
-    check_scrape_and_drain(gateway, web, http_port, "GATEWAY_SHUTDOWN_GRACE_SECONDS");
+    let gateway_metrics = listening_port(web, "metrics", "GATEWAY_METRICS_ADDR");
+    assert_ne!(gateway_metrics, http_port, "metrics are never on the partner port");
+    check_scrape_and_drain(gateway, web, gateway_metrics, "GATEWAY_SHUTDOWN_GRACE_SECONDS");
     let upstream = env_value(web, "GATEWAY_TICKET_SERVICE_URL").unwrap();
     assert_eq!(
         upstream,
@@ -303,9 +305,17 @@ async fn every_overlay_matches_the_binaries() {
     for kind in ["HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "Job"] {
         assert!(kinds.contains(kind), "some overlay has a {kind}");
     }
-    // The probe paths are routes the gateway really serves without credentials.
+    // The probe paths are routes the gateway really serves without credentials, and metrics
+    // are on their own port only.
     let gw = TestGateway::start(Backend::Sqlite).await.unwrap();
-    for path in ["/healthz", "/readyz", "/metrics"] {
-        assert_eq!(gw.http.get(gw.url(path)).send().await.unwrap().status(), 200, "{path}");
-    }
+    assert!(
+        tickets_testing::eventually(std::time::Duration::from_secs(10), || async {
+            gw.http.get(gw.url("/readyz")).send().await.unwrap().status() == 200
+        })
+        .await
+    );
+    assert_eq!(gw.http.get(gw.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(gw.http.get(gw.url("/metrics")).send().await.unwrap().status(), 404);
+    let metrics = format!("http://{}/metrics", gw.metrics_addr);
+    assert_eq!(gw.http.get(metrics).send().await.unwrap().status(), 200);
 }

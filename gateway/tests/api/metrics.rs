@@ -26,7 +26,7 @@ async fn both_servers_count_known_traffic() {
     );
     assert_eq!(gw.http.get(gw.url("/nowhere")).send().await.unwrap().status(), 404);
 
-    let gateway = scrape(gw.addr).await;
+    let gateway = scrape(gw.metrics_addr).await;
     let requests = "http_server_requests_total";
     assert_eq!(
         sample(
@@ -127,7 +127,7 @@ async fn rate_limited_requests_are_counted() {
         limited += usize::from(response.status() == 429);
     }
     assert!(limited >= 3, "{limited}");
-    let gateway = scrape(gw.addr).await;
+    let gateway = scrape(gw.metrics_addr).await;
     assert_eq!(
         sample(&gateway, "rate_limited_requests_total", &[]),
         Some(f64::from(u32::try_from(limited).unwrap()))

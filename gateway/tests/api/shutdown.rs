@@ -55,9 +55,12 @@ async fn in_flight_requests_complete_after_sigterm() {
     let mut gateway =
         GatewayProcess::spawn(&format!("http://{upstream}"), &[&client], &grace).await;
     let token = gateway.token(&client).await;
-    // Warm the upstream connection so that the slow proxy, not connection setup, is the delay.
-    let readiness = gateway.http.get(gateway.url("/readyz")).send().await.unwrap();
-    assert_eq!(readiness.status(), 200);
+    // Ready: the balancer is connected through the slow proxy, so that the proxy, not
+    // connection setup, is the delay.
+    let ready = eventually(Duration::from_secs(10), || async {
+        gateway.http.get(gateway.url("/readyz")).send().await.unwrap().status() == 200
+    });
+    assert!(ready.await, "the gateway finds the service serving");
 
     let requests: Vec<_> = (0..REQUESTS)
         .map(|_| {

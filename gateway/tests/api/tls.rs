@@ -81,7 +81,7 @@ async fn a_gateway_without_a_client_certificate_never_gets_ready() {
         response.status() != 503
     };
     assert!(!eventually(Duration::from_secs(2), readyz).await, "/readyz stays 503");
-    let text = tickets_testing::metrics::scrape(gw.addr).await;
+    let text = tickets_testing::metrics::scrape(gw.metrics_addr).await;
     let endpoints = tickets_testing::metrics::sample(&text, "upstream_endpoints", &[]);
     assert_eq!(endpoints, Some(0.0), "no pod joins the balancer");
 

@@ -101,6 +101,7 @@ async fn a_database_blip_costs_no_request_once_the_database_is_back() {
     // The service notices (its pinger finds the database gone) before it comes back.
     let noticed = partner.wait_ready(503, Duration::from_secs(10)).await;
     proxy.restore().await;
+    let back = partner.wait_ready(200, Duration::from_secs(10)).await;
     let mut failures = 0;
     for _ in 0..20 {
         let answer = partner.get("/v2/tickets/pending-tickets").await;
@@ -116,5 +117,6 @@ async fn a_database_blip_costs_no_request_once_the_database_is_back() {
         0,
     );
     assert!(noticed, "/readyz turns 503 while the database is gone");
+    assert!(back, "/readyz turns 200 once it is back");
     assert_eq!(failures, 0, "dead pooled connections are not handed to requests");
 }

@@ -1,0 +1,281 @@
+//! The gateway as a server: built from its parts, served on hyper-util with the connection
+//! bounds of [`connection`], until shutdown, then drained. Prometheus `/metrics` is served on
+//! its own port, never on the partner port.
+
+mod connection;
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use axum::{
+    Router,
+    body::Body,
+    extract::{ConnectInfo, Request},
+};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tower::ServiceExt as _;
+use utoipa::OpenApi as _;
+
+pub use self::connection::Timeouts;
+use self::connection::{ConnectionState, HEAD_BUDGET_BYTES, HeadBudget, MAX_HEAD_BYTES, Metered};
+use crate::{
+    auth::Auth,
+    metrics::GatewayMetrics,
+    openapi::ApiDoc,
+    router::router,
+    state::{AppState, Shared},
+    upstream::{Upstream, channel::ServiceChannel},
+};
+
+/// Limits and timings of the HTTP server.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpSettings {
+    /// Deadline of each call to the ticket service (sent on as `grpc-timeout`).
+    pub request_timeout: Duration,
+    /// Deadline of a whole HTTP request, body upload included (408 after it).
+    pub server_timeout: Duration,
+    /// How long in-flight requests may finish after shutdown starts.
+    pub shutdown_grace: Duration,
+    /// The connection timeouts: a complete request head, an idle keep-alive connection.
+    pub timeouts: Timeouts,
+    /// Most connections open at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+/// Where the gateway listens.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The partner port: `/v2`, the token endpoint, health.
+    pub http: TcpListener,
+    /// Prometheus `/metrics`.
+    pub metrics: TcpListener,
+}
+
+/// Everything the gateway needs to run.
+#[derive(Debug)]
+pub struct Gateway {
+    router: Router,
+    metrics: Arc<GatewayMetrics>,
+    shutting_down: Arc<AtomicBool>,
+    settings: HttpSettings,
+}
+
+impl Gateway {
+    /// Builds the gateway on its connection to the ticket service.
+    ///
+    /// # Errors
+    /// When the OpenAPI document cannot be rendered.
+    pub fn new(
+        service: ServiceChannel,
+        auth: Auth,
+        settings: HttpSettings,
+    ) -> anyhow::Result<Self> {
+        let ServiceChannel { channel, balancer } = service;
+        let shutting_down = Arc::new(AtomicBool::new(false));
+        let endpoints = balancer.clone();
+        let metrics = Arc::new(
+            GatewayMetrics::default()
+                .with_endpoints(move || i64::try_from(endpoints.endpoints()).unwrap_or(i64::MAX)),
+        );
+        let openapi_json = Arc::new(OnceLock::new());
+        let state = AppState::new(Shared {
+            upstream: Upstream::new(channel, balancer, settings.request_timeout, metrics.clone()),
+            auth: Arc::new(auth),
+            shutting_down: shutting_down.clone(),
+            openapi_json: openapi_json.clone(),
+            metrics: metrics.clone(),
+        });
+        let (router, api) = router(state, settings.server_timeout);
+        let _ = openapi_json.set(api.to_pretty_json().context("rendering the OpenAPI document")?);
+        Ok(Self { router, metrics, shutting_down, settings })
+    }
+
+    /// The OpenAPI document, as served at `/v2/openapi.json`.
+    #[must_use]
+    pub fn openapi() -> utoipa::openapi::OpenApi {
+        ApiDoc::openapi()
+    }
+
+    /// Serves until `shutdown` resolves; then `/readyz` turns 503, no new connections are
+    /// accepted, and in-flight requests get the shutdown grace to finish.
+    ///
+    /// # Errors
+    /// When a server fails.
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self { router, metrics, shutting_down, settings } = self;
+        let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+        let until_stopping = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        };
+        let metrics_server = tokio::spawn(tickets_runtime::metrics::serve(
+            listeners.metrics,
+            metrics,
+            until_stopping(stopping.clone()),
+        ));
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: /readyz is 503; draining");
+            shutting_down.store(true, Ordering::SeqCst);
+            let _ = stopping_tx.send(true);
+        });
+        let connections = accept(listeners.http, router, settings, until_stopping(stopping)).await;
+        let grace = settings.shutdown_grace;
+        if tokio::time::timeout(grace, connections.shutdown()).await.is_err() {
+            tracing::warn!(?grace, "grace period over; dropping the requests still running");
+        }
+        metrics_server.await.context("metrics server task")??;
+        Ok(())
+    }
+}
+
+/// The HTTP/1.1 and HTTP/2 settings of every partner connection.
+fn builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Timeouts and the head limit are the connection's own (see `connection`): hyper's
+        // buffer limit is never reached, since no more than a head's worth is read.
+        .header_read_timeout(None)
+        .max_buf_size(2 * MAX_HEAD_BYTES)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .max_concurrent_streams(256)
+        // Decoded headers over 32 KiB are refused (431, a problem) by the middleware; h2 itself
+        // stops at twice that.
+        .max_header_list_size(u32::try_from(2 * MAX_HEAD_BYTES).unwrap_or(u32::MAX));
+    builder
+}
+
+/// Accepts connections on `listener` until `stopping` resolves, at most
+/// `settings.max_connections` at once, each held to the bounds of [`connection`]. Returns the
+/// open connections, to be drained.
+async fn accept(
+    listener: TcpListener,
+    router: Router,
+    settings: HttpSettings,
+    stopping: impl Future<Output = ()>,
+) -> GracefulShutdown {
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let budget = HeadBudget::new(HEAD_BUDGET_BYTES);
+    let builder = builder();
+    tokio::pin!(stopping);
+    loop {
+        let permit = tokio::select! {
+            biased;
+            () = &mut stopping => break,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut stopping => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let state = ConnectionState::new();
+        let io = TokioIo::new(Metered::new(stream, state.clone(), &budget));
+        let service = hyper::service::service_fn({
+            let (router, state) = (router.clone(), state.clone());
+            move |request| respond(router.clone(), state.clone(), peer, request)
+        });
+        let connection = graceful.watch(builder.serve_connection(io, service).into_owned());
+        tokio::spawn(async move {
+            tokio::select! {
+                result = connection => {
+                    if let Err(error) = result {
+                        tracing::debug!(%peer, %error, "connection ended with an error");
+                    }
+                }
+                () = state.expired(settings.timeouts) => {}
+            }
+            drop(permit);
+        });
+    }
+    graceful
+}
+
+/// One request of a connection: routed, with the peer's address for the handlers, and the
+/// connection told when it starts and when its response is done.
+async fn respond(
+    router: Router,
+    state: Arc<ConnectionState>,
+    peer: SocketAddr,
+    mut request: Request<Incoming>,
+) -> Result<axum::response::Response, Infallible> {
+    state.request_started();
+    let done = Done(state);
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let response = router.oneshot(request).await?;
+    Ok(response.map(|body| Body::new(Tracked { body, _done: done })))
+}
+
+/// Tells the connection its request is done when dropped (the response sent or abandoned).
+#[derive(Debug)]
+struct Done(Arc<ConnectionState>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
+/// A response body that carries its request's [`Done`].
+struct Tracked {
+    body: Body,
+    _done: Done,
+}
+
+impl http_body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
