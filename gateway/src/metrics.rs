@@ -1,4 +1,4 @@
-//! Prometheus metrics of the gateway, in the text format at `GET /metrics`.
+//! Prometheus metrics of the gateway, in the text format at `GET /metrics` on the metrics port.
 //!
 //! | metric | type | labels | meaning |
 //! |---|---|---|---|
@@ -7,6 +7,7 @@
 //! | `upstream_grpc_errors_total` | counter | `code` | failed calls to the ticket service by gRPC status code (`NOT_FOUND`, `UNAVAILABLE`, …; deadline and connection failures included) |
 //! | `rate_limited_requests_total` | counter | — | requests refused with 429 |
 //! | `upstream_endpoints` | gauge | — | ticket-service pods the gateway balances over (`dns:///` targets only) |
+//! | `http_server_open_connections` | gauge | — | partner connections open now (at most `GATEWAY_MAX_CONNECTIONS`) |
 
 use std::{sync::Arc, time::Duration};
 
@@ -70,16 +71,14 @@ impl prometheus_client::encoding::EncodeMetric for Reading {
 }
 
 impl GatewayMetrics {
-    /// Also reports how many ticket-service pods `endpoints` says are balanced over.
-    pub(crate) fn with_endpoints(
+    /// Also reports a gauge read from `read` at scrape time.
+    pub(crate) fn with_gauge(
         mut self,
-        endpoints: impl Fn() -> i64 + Send + Sync + 'static,
+        name: &str,
+        help: &str,
+        read: impl Fn() -> i64 + Send + Sync + 'static,
     ) -> Self {
-        self.registry.register(
-            "upstream_endpoints",
-            "Ticket-service pods the gateway balances over",
-            Reading(Arc::new(endpoints)),
-        );
+        self.registry.register(name, help, Reading(Arc::new(read)));
         self
     }
 }

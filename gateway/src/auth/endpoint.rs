@@ -2,12 +2,12 @@
 //! The token endpoint's errors follow RFC 6749 §5.2 (`application/json`), the one exception to
 //! problem+json.
 
-use std::{borrow::Cow, sync::Arc};
+use std::{borrow::Cow, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    Json,
+    Extension, Json,
     body::Bytes,
-    extract::State,
+    extract::{ConnectInfo, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -93,6 +93,18 @@ fn invalid_client() -> Response {
     oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed.")
 }
 
+/// 429 while the client id or the address is locked out after too many failures.
+fn temporarily_unavailable(wait: Duration) -> Response {
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let mut response = oauth_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        "Too many failed attempts; try again later.",
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 /// Client id and secret from `Authorization: Basic` (each form-urlencoded, RFC 6749 §2.3.1).
 fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
     let value = single(headers, &header::AUTHORIZATION)?;
@@ -125,10 +137,13 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>
         (status = 200, description = "The access token.", body = TokenResponse),
         (status = 400, description = "Malformed request, unsupported grant type, or a scope the client may not have.", body = TokenError),
         (status = 401, description = "Unknown client or wrong secret.", body = TokenError),
+        (status = 429, description = "More than 10 failed attempts for this client id, or 30 from this address, within the last minute: `temporarily_unavailable` until the minute has passed, the right secret included.", body = TokenError,
+            headers(("Retry-After" = u64, description = "Seconds until the lock ends."))),
     )
 )]
 pub(crate) async fn token(
     State(auth): State<Arc<Auth>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -163,8 +178,9 @@ pub(crate) async fn token(
             );
         }
     }
+    let address = peer.map(|Extension(ConnectInfo(peer))| peer.ip());
     let (id, secret): (Cow<'_, str>, Cow<'_, str>) = match basic_credentials(&headers) {
-        Some(Err(())) => return invalid_client(),
+        Some(Err(())) => return auth.refuse_client(None, address),
         Some(Ok(_)) if client_secret.is_some() => {
             return invalid_request("Use one client authentication method, not two.");
         }
@@ -176,17 +192,25 @@ pub(crate) async fn token(
         }
         None => match (client_id, client_secret) {
             (Some(id), Some(secret)) => (Cow::Borrowed(id), Cow::Borrowed(secret)),
-            _ => return invalid_client(),
+            (id, _) => return auth.refuse_client(id, address),
         },
+    };
+    let attempt = match auth.throttle.attempt(Some(&id), address) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            tracing::info!(client_id = %id, ?address, "token request refused: locked out after failed attempts");
+            return temporarily_unavailable(wait);
+        }
     };
     let client = auth.credentials.get(&id);
     // Hash and compare even for an unknown client, so timing does not tell which ids exist.
     let expected = client.map_or([0u8; 32], |c| c.secret_sha256);
     let secret_ok = credentials::matches(secret.as_bytes(), &expected);
     let Some(client) = client.filter(|_| secret_ok) else {
-        tracing::info!("token request refused: invalid client");
+        tracing::info!(client_id = %id, ?address, "token request refused: invalid client");
         return invalid_client();
     };
+    attempt.succeeded();
     let scopes = match scope.map(Scopes::parse).transpose() {
         Ok(None) => client.scopes,
         Ok(Some(wanted)) if wanted.is_subset_of(client.scopes) && !wanted.is_empty() => wanted,
@@ -224,6 +248,20 @@ pub(crate) async fn token(
                 "server_error",
                 "The token could not be issued.",
             )
+        }
+    }
+}
+
+impl Auth {
+    /// A failed client authentication without a secret to check: counted like a wrong one.
+    fn refuse_client(
+        &self,
+        client_id: Option<&str>,
+        address: Option<std::net::IpAddr>,
+    ) -> Response {
+        match self.throttle.attempt(client_id, address) {
+            Ok(_failed) => invalid_client(),
+            Err(wait) => temporarily_unavailable(wait),
         }
     }
 }

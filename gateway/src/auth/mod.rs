@@ -13,6 +13,7 @@ mod credentials;
 pub(crate) mod endpoint;
 mod rate_limit;
 mod relay;
+mod throttle;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -26,7 +27,7 @@ use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
 pub use self::credentials::CredentialsError;
-use self::{credentials::Credentials, rate_limit::RateLimit, relay::Relay};
+use self::{credentials::Credentials, rate_limit::RateLimit, relay::Relay, throttle::Throttle};
 use crate::{metrics::GatewayMetrics, problem::Problem};
 
 /// The header carrying the API key.
@@ -80,6 +81,7 @@ pub struct Auth {
     verifier: Verifier,
     relay: Relay,
     rate_limit: Option<RateLimit>,
+    throttle: Throttle,
 }
 
 impl Auth {
@@ -122,6 +124,7 @@ impl Auth {
             audience,
             lifetime: settings.token_lifetime,
             rate_limit: RateLimit::new(settings.rate_per_second, settings.rate_burst),
+            throttle: Throttle::default(),
         })
     }
 

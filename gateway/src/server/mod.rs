@@ -75,6 +75,8 @@ pub struct Gateway {
     metrics: Arc<GatewayMetrics>,
     shutting_down: Arc<AtomicBool>,
     settings: HttpSettings,
+    /// One per connection that may be open.
+    permits: Arc<Semaphore>,
 }
 
 impl Gateway {
@@ -90,9 +92,24 @@ impl Gateway {
         let ServiceChannel { channel, balancer } = service;
         let shutting_down = Arc::new(AtomicBool::new(false));
         let endpoints = balancer.clone();
+        let max_connections = settings.max_connections.max(1);
+        let permits = Arc::new(Semaphore::new(max_connections));
+        let open = permits.clone();
         let metrics = Arc::new(
             GatewayMetrics::default()
-                .with_endpoints(move || i64::try_from(endpoints.endpoints()).unwrap_or(i64::MAX)),
+                .with_gauge(
+                    "upstream_endpoints",
+                    "Ticket-service pods the gateway balances over",
+                    move || i64::try_from(endpoints.endpoints()).unwrap_or(i64::MAX),
+                )
+                .with_gauge(
+                    "http_server_open_connections",
+                    "Partner connections open now",
+                    move || {
+                        let open = max_connections.saturating_sub(open.available_permits());
+                        i64::try_from(open).unwrap_or(i64::MAX)
+                    },
+                ),
         );
         let openapi_json = Arc::new(OnceLock::new());
         let state = AppState::new(Shared {
@@ -104,7 +121,7 @@ impl Gateway {
         });
         let (router, api) = router(state, settings.server_timeout);
         let _ = openapi_json.set(api.to_pretty_json().context("rendering the OpenAPI document")?);
-        Ok(Self { router, metrics, shutting_down, settings })
+        Ok(Self { router, metrics, shutting_down, settings, permits })
     }
 
     /// The OpenAPI document, as served at `/v2/openapi.json`.
@@ -123,7 +140,7 @@ impl Gateway {
         listeners: Listeners,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { router, metrics, shutting_down, settings } = self;
+        let Self { router, metrics, shutting_down, settings, permits } = self;
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
         let until_stopping = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
@@ -139,7 +156,8 @@ impl Gateway {
             shutting_down.store(true, Ordering::SeqCst);
             let _ = stopping_tx.send(true);
         });
-        let connections = accept(listeners.http, router, settings, until_stopping(stopping)).await;
+        let connections =
+            accept(listeners.http, router, settings, permits, until_stopping(stopping)).await;
         let grace = settings.shutdown_grace;
         if tokio::time::timeout(grace, connections.shutdown()).await.is_err() {
             tracing::warn!(?grace, "grace period over; dropping the requests still running");
@@ -172,17 +190,16 @@ fn builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Accepts connections on `listener` until `stopping` resolves, at most
-/// `settings.max_connections` at once, each held to the bounds of [`connection`]. Returns the
-/// open connections, to be drained.
+/// Accepts connections on `listener` until `stopping` resolves, one per permit at a time, each
+/// held to the bounds of [`connection`]. Returns the open connections, to be drained.
 async fn accept(
     listener: TcpListener,
     router: Router,
     settings: HttpSettings,
+    permits: Arc<Semaphore>,
     stopping: impl Future<Output = ()>,
 ) -> GracefulShutdown {
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     let budget = HeadBudget::new(HEAD_BUDGET_BYTES);
     let builder = builder();
     tokio::pin!(stopping);

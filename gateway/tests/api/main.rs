@@ -6,6 +6,7 @@
 mod common;
 mod helpers;
 
+mod abuse;
 mod architecture;
 
 mod balancing;
