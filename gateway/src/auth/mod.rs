@@ -15,10 +15,10 @@ mod rate_limit;
 mod relay;
 mod throttle;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::{
-    extract::{FromRef, FromRequestParts},
+    extract::{ConnectInfo, FromRef, FromRequestParts},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 pub use self::credentials::CredentialsError;
 use self::{credentials::Credentials, rate_limit::RateLimit, relay::Relay, throttle::Throttle};
-use crate::{metrics::GatewayMetrics, problem::Problem};
+use crate::{metrics::GatewayMetrics, problem::Problem, server::connection::HoldBack};
 
 /// The header carrying the API key.
 pub(crate) const API_KEY_HEADER: &str = "x-api-key";
@@ -246,7 +246,21 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let auth = Arc::<Auth>::from_ref(state);
         let metrics = Arc::<GatewayMetrics>::from_ref(state);
-        let mut caller = auth.authenticate(&parts.headers, needed(&parts.method), &metrics).await?;
+        let refused = auth.authenticate(&parts.headers, needed(&parts.method), &metrics).await;
+        let mut caller = match refused {
+            Ok(caller) => caller,
+            Err(mut response) if response.status() == StatusCode::UNAUTHORIZED => {
+                let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+                let delay = auth.throttle.refused(peer);
+                if !delay.is_zero() {
+                    tracing::debug!(?peer, "401 held back: too many from this address");
+                    // Waited out by the connection, once the request's own state is dropped.
+                    response.extensions_mut().insert(HoldBack(delay));
+                }
+                return Err(response);
+            }
+            Err(response) => return Err(response),
+        };
         caller.request_id = parts.extensions.get::<RequestId>().map(|id| id.header_value().clone());
         Ok(caller)
     }

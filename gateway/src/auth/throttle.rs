@@ -1,4 +1,7 @@
-//! Throttling of `POST /oauth2/token` against credential guessing: more than
+//! What repeated authentication failures cost the one who fails (docs/security.md, "Abuse
+//! resistance"): a lockout at the token endpoint, and a slowed 401 on `/v2`.
+//!
+//! **Token endpoint.** Against credential guessing: more than
 //! [`PER_CLIENT`] failed attempts for one `client_id`, or [`PER_ADDRESS`] from one source address,
 //! within a minute lock that client id or address out until the minute has passed — the right
 //! secret included, so that guessing cannot be confirmed during the lock.
@@ -11,6 +14,11 @@
 //! key per process, so collisions cannot be aimed at), held in a fixed-capacity cache that evicts
 //! the least recently useful entry when full. Random client ids push out one another, while the
 //! per-address count keeps locking the sender out.
+//!
+//! **`/v2` 401s.** A source address that has been refused more than [`FREE_REFUSALS`] times
+//! within a minute gets each further 401 after [`TARPIT_DELAY`]: a flood of forged or stolen
+//! credentials then advances at the pace of its connections, not of our CPU, while every
+//! client that authenticates is answered as fast as ever.
 
 use std::{
     hash::BuildHasher,
@@ -29,6 +37,10 @@ pub(crate) const PER_ADDRESS: u32 = 30;
 pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 /// Client ids and addresses tracked at once, each.
 const CAPACITY: usize = 65_536;
+/// `/v2` 401s per source address per window answered at once.
+pub(crate) const FREE_REFUSALS: u32 = 20;
+/// How long each further 401 waits.
+pub(crate) const TARPIT_DELAY: Duration = Duration::from_secs(1);
 
 /// Attempts (failed or under way) since `since`.
 #[derive(Debug)]
@@ -39,12 +51,14 @@ struct Window {
 
 type Counter = Arc<Mutex<Window>>;
 
-/// The two counts.
+/// The counts.
 #[derive(Debug)]
 pub(crate) struct Throttle {
     hasher: std::hash::RandomState,
     clients: Cache<u64, Counter>,
     addresses: Cache<u64, Counter>,
+    /// `/v2` 401s per source address.
+    refusals: Cache<u64, Counter>,
 }
 
 impl Default for Throttle {
@@ -53,6 +67,7 @@ impl Default for Throttle {
             hasher: std::hash::RandomState::new(),
             clients: Cache::new(CAPACITY),
             addresses: Cache::new(CAPACITY),
+            refusals: Cache::new(CAPACITY),
         }
     }
 }
@@ -148,6 +163,21 @@ impl Throttle {
         drop(windows);
         Ok(Attempt { counters: counters.into_iter().map(|(c, _)| c).zip(sinces).collect() })
     }
+
+    /// Counts a `/v2` 401 for the address; how long to hold it back (zero while the address
+    /// is within its free refusals, or unknown).
+    pub(crate) fn refused(&self, address: Option<IpAddr>) -> Duration {
+        let Some(address) = address else { return Duration::ZERO };
+        let now = Instant::now();
+        let key = self.hasher.hash_one(address_key(address));
+        let counter = Self::counter(&self.refusals, key, now);
+        let mut window = counter.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now.duration_since(window.since) >= WINDOW {
+            *window = Window { since: now, attempts: 0 };
+        }
+        window.attempts = window.attempts.saturating_add(1);
+        if window.attempts > FREE_REFUSALS { TARPIT_DELAY } else { Duration::ZERO }
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +242,17 @@ mod tests {
         assert_ne!(address_key(a.into()), address_key(other.into()));
         let mapped = Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped();
         assert_eq!(address_key(mapped.into()), address_key(HOME));
+    }
+
+    #[test]
+    fn an_address_refused_too_often_is_held_back_and_others_are_not() {
+        let throttle = Throttle::default();
+        for refusal in 1..=FREE_REFUSALS {
+            assert_eq!(throttle.refused(Some(HOME)), Duration::ZERO, "refusal {refusal}");
+        }
+        assert_eq!(throttle.refused(Some(HOME)), TARPIT_DELAY);
+        assert_eq!(throttle.refused(Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)))), Duration::ZERO);
+        assert_eq!(throttle.refused(None), Duration::ZERO);
     }
 
     #[test]

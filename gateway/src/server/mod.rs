@@ -2,7 +2,7 @@
 //! bounds of [`connection`], until shutdown, then drained. Prometheus `/metrics` is served on
 //! its own port, never on the partner port.
 
-mod connection;
+pub(crate) mod connection;
 
 use std::{
     convert::Infallible,
@@ -34,7 +34,9 @@ use tower::ServiceExt as _;
 use utoipa::OpenApi as _;
 
 pub use self::connection::Timeouts;
-use self::connection::{ConnectionState, HEAD_BUDGET_BYTES, HeadBudget, MAX_HEAD_BYTES, Metered};
+use self::connection::{
+    ConnectionState, H2_PREFACE, HEAD_BUDGET_BYTES, HeadBudget, HoldBack, MAX_HEAD_BYTES, Metered,
+};
 use crate::{
     auth::Auth,
     metrics::GatewayMetrics,
@@ -156,8 +158,7 @@ impl Gateway {
             shutting_down.store(true, Ordering::SeqCst);
             let _ = stopping_tx.send(true);
         });
-        let connections =
-            accept(listeners.http, router, settings, permits, until_stopping(stopping)).await;
+        let connections = accept(listeners.http, router, settings, permits, stopping).await;
         let grace = settings.shutdown_grace;
         if tokio::time::timeout(grace, connections.shutdown()).await.is_err() {
             tracing::warn!(?grace, "grace period over; dropping the requests still running");
@@ -190,23 +191,45 @@ fn builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Accepts connections on `listener` until `stopping` resolves, one per permit at a time, each
-/// held to the bounds of [`connection`]. Returns the open connections, to be drained.
+/// The two ways of serving a connection, chosen by its first bytes.
+struct Builders {
+    /// HTTP/1 only: hyper reads straight from the socket.
+    http1: auto::Builder<TokioExecutor>,
+    /// Either version, told apart by hyper-util from the first bytes, which it buffers and
+    /// replays (a copy and a larger read buffer per connection: kept for the few clients that
+    /// speak HTTP/2 or whose first bytes are still ambiguous).
+    auto: auto::Builder<TokioExecutor>,
+}
+
+/// How a connection's first bytes say it should be served: `None` when it closed (or failed)
+/// before sending any.
+async fn first_bytes(stream: &tokio::net::TcpStream) -> Option<bool> {
+    let mut start = [0u8; H2_PREFACE.len()];
+    let seen = stream.peek(&mut start).await.ok().filter(|&n| n > 0)?;
+    // Only an HTTP/2 preface begins like this; anything else is HTTP/1 from its first byte.
+    let maybe_h2 = H2_PREFACE.starts_with(&start[..seen]);
+    Some(!maybe_h2)
+}
+
+/// Accepts connections on `listener` until `stopping` turns true, one per permit at a time,
+/// each held to the bounds of [`connection`]. Returns the open connections, to be drained.
+///
+/// A connection costs little until its first bytes arrive: only then is hyper's connection
+/// (with its buffers) made, for HTTP/1 alone when those bytes say so.
 async fn accept(
     listener: TcpListener,
     router: Router,
     settings: HttpSettings,
     permits: Arc<Semaphore>,
-    stopping: impl Future<Output = ()>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> GracefulShutdown {
     let graceful = GracefulShutdown::new();
     let budget = HeadBudget::new(HEAD_BUDGET_BYTES);
-    let builder = builder();
-    tokio::pin!(stopping);
+    let builders = Arc::new(Builders { http1: builder().http1_only(), auto: builder() });
     loop {
         let permit = tokio::select! {
             biased;
-            () = &mut stopping => break,
+            _ = stopping.wait_for(|stopping| *stopping) => break,
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => break,
@@ -214,7 +237,7 @@ async fn accept(
         };
         let (stream, peer) = tokio::select! {
             biased;
-            () = &mut stopping => break,
+            _ = stopping.wait_for(|stopping| *stopping) => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -225,20 +248,29 @@ async fn accept(
         };
         let _ = stream.set_nodelay(true);
         let state = ConnectionState::new();
-        let io = TokioIo::new(Metered::new(stream, state.clone(), &budget));
-        let service = hyper::service::service_fn({
-            let (router, state) = (router.clone(), state.clone());
-            move |request| respond(router.clone(), state.clone(), peer, request)
-        });
-        let connection = graceful.watch(builder.serve_connection(io, service).into_owned());
+        let watchdog = Arc::clone(&state);
+        let watcher = graceful.watcher();
+        let (router, builders, budget) = (router.clone(), builders.clone(), budget.clone());
+        let mut stopping = stopping.clone();
+        let serve = async move {
+            let http1 = tokio::select! {
+                http1 = first_bytes(&stream) => http1,
+                _ = stopping.wait_for(|stopping| *stopping) => None,
+            };
+            let Some(http1) = http1 else { return };
+            let io = TokioIo::new(Metered::new(stream, state.clone(), &budget, http1));
+            let service = hyper::service::service_fn(move |request| {
+                respond(router.clone(), state.clone(), peer, request)
+            });
+            let builder = if http1 { &builders.http1 } else { &builders.auto };
+            if let Err(error) = watcher.watch(builder.serve_connection(io, service)).await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        };
         tokio::spawn(async move {
             tokio::select! {
-                result = connection => {
-                    if let Err(error) = result {
-                        tracing::debug!(%peer, %error, "connection ended with an error");
-                    }
-                }
-                () = state.expired(settings.timeouts) => {}
+                () = serve => {}
+                () = watchdog.expired(settings.timeouts) => {}
             }
             drop(permit);
         });
@@ -257,7 +289,10 @@ async fn respond(
     state.request_started();
     let done = Done(state);
     request.extensions_mut().insert(ConnectInfo(peer));
-    let response = router.oneshot(request).await?;
+    let mut response = router.oneshot(request).await?;
+    if let Some(HoldBack(delay)) = response.extensions_mut().remove::<HoldBack>() {
+        tokio::time::sleep(delay).await;
+    }
     Ok(response.map(|body| Body::new(Tracked { body, _done: done })))
 }
 

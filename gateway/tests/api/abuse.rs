@@ -7,12 +7,12 @@ use std::{collections::BTreeSet, time::Duration};
 use serde_json::Value;
 use tickets_testing::{Backend, metrics};
 use tokio::{
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
     time::timeout,
 };
 
-use crate::helpers::{Options, TestGateway, problem};
+use crate::helpers::{Options, TestGateway, problem, start_service};
 
 /// Generous bound for things that must happen; only a broken gateway reaches it.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -137,7 +137,7 @@ async fn connect(gw: &TestGateway) -> TcpStream {
 }
 
 /// Reads until the server closes the connection; what it sent before.
-async fn until_closed(socket: &mut TcpStream) -> String {
+async fn until_closed(socket: &mut (impl AsyncRead + Unpin)) -> String {
     let mut received = Vec::new();
     loop {
         match socket.read_buf(&mut received).await {
@@ -147,21 +147,17 @@ async fn until_closed(socket: &mut TcpStream) -> String {
     }
 }
 
-fn quick_timeouts(header_read: Duration, idle: Duration) -> Options {
+/// A gateway whose partner connections have these header-read and idle timeouts.
+async fn with_timeouts(header_read: Duration, idle: Duration) -> TestGateway {
     let mut options = Options::default();
     options.timeouts.header_read = header_read;
     options.timeouts.idle = idle;
-    options
+    TestGateway::start_with(Backend::Sqlite, options).await.unwrap()
 }
 
 #[tokio::test]
 async fn a_head_that_trickles_in_is_cut_off_at_the_header_read_timeout() {
-    let gw = TestGateway::start_with(
-        Backend::Sqlite,
-        quick_timeouts(Duration::from_millis(500), Duration::from_secs(60)),
-    )
-    .await
-    .unwrap();
+    let gw = with_timeouts(Duration::from_millis(500), Duration::from_secs(60)).await;
     let socket = connect(&gw).await;
     let (mut reader, mut writer) = socket.into_split();
     let trickle = tokio::spawn(async move {
@@ -175,30 +171,15 @@ async fn a_head_that_trickles_in_is_cut_off_at_the_header_read_timeout() {
         #[allow(unreachable_code)]
         std::io::Result::Ok(())
     });
-    let mut received = Vec::new();
-    let closed = timeout(PATIENCE, async {
-        loop {
-            match reader.read_buf(&mut received).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the connection is closed");
+    let closed = timeout(PATIENCE, until_closed(&mut reader)).await;
+    let text = closed.expect("the connection is closed");
     assert!(trickle.await.unwrap().is_err(), "the server stopped reading");
-    let text = String::from_utf8_lossy(&received);
     assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
 }
 
 #[tokio::test]
 async fn a_connection_that_never_sends_anything_is_closed_too() {
-    let gw = TestGateway::start_with(
-        Backend::Sqlite,
-        quick_timeouts(Duration::from_millis(300), Duration::from_secs(60)),
-    )
-    .await
-    .unwrap();
+    let gw = with_timeouts(Duration::from_millis(300), Duration::from_secs(60)).await;
     let mut socket = connect(&gw).await;
     assert!(timeout(PATIENCE, until_closed(&mut socket)).await.is_ok());
 }
@@ -237,12 +218,7 @@ async fn an_oversized_head_is_refused_while_it_is_still_arriving() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let gw = TestGateway::start_with(
-        Backend::Sqlite,
-        quick_timeouts(Duration::from_secs(10), Duration::from_millis(300)),
-    )
-    .await
-    .unwrap();
+    let gw = with_timeouts(Duration::from_secs(10), Duration::from_millis(300)).await;
     let mut socket = connect(&gw).await;
     socket.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
     let mut received = Vec::new();
@@ -282,4 +258,128 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     .await;
     assert!(served.is_ok());
     assert!(String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200"));
+}
+
+/// Reads one HTTP/1.1 response (its head and a `content-length` body): its status and body.
+async fn read_response(
+    socket: &mut (impl AsyncRead + Unpin),
+    buffer: &mut Vec<u8>,
+) -> (u16, String) {
+    let head_end = loop {
+        if let Some(at) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
+            break at + 4;
+        }
+        assert!(socket.read_buf(buffer).await.unwrap() > 0, "closed mid-response");
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).to_lowercase();
+    let status = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map_or(0, |value| value.trim().parse().unwrap());
+    while buffer.len() < head_end + length {
+        assert!(socket.read_buf(buffer).await.unwrap() > 0, "closed mid-body");
+    }
+    let body = String::from_utf8_lossy(&buffer[head_end..head_end + length]).into_owned();
+    buffer.drain(..head_end + length);
+    (status, body)
+}
+
+/// Writes `bytes` in pieces of `size`, pausing between them.
+async fn dribble(socket: &mut TcpStream, bytes: &[u8], size: usize) {
+    for piece in bytes.chunks(size) {
+        socket.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn heads_and_bodies_that_arrive_in_pieces_are_served_on_one_kept_alive_connection() {
+    let gw = TestGateway::start(Backend::Sqlite).await.unwrap();
+    let token = gw.token(&gw.a).await;
+    let ticket = gw.ticket(gw.a.provider).await;
+    let operator = gw.operator(gw.a.provider).await;
+    let mut socket = connect(&gw).await;
+    let mut buffer = Vec::new();
+    let auth = format!("authorization: Bearer {token}\r\nx-api-key: {}\r\n", gw.a.api_key);
+    // A head over the free 4 KiB, a few bytes at a time.
+    let list = format!(
+        "GET /v2/tickets/pending-tickets?limit=5 HTTP/1.1\r\nhost: x\r\n{auth}x-padding: {}\r\n\r\n",
+        "p".repeat(6000)
+    );
+    dribble(&mut socket, list.as_bytes(), 700).await;
+    let (status, body) = read_response(&mut socket, &mut buffer).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&ticket.id), "{body}");
+    // Then a PATCH whose body comes well after its head, preceded by an empty line.
+    let start = start_service(operator).to_string();
+    let patch = format!(
+        "\r\nPATCH /v2/tickets/pending-tickets/{} HTTP/1.1\r\nhost: x\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        ticket.id,
+        start.len()
+    );
+    dribble(&mut socket, patch.as_bytes(), 13).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    dribble(&mut socket, start.as_bytes(), 7).await;
+    let (status, body) = read_response(&mut socket, &mut buffer).await;
+    assert_eq!(status, 303, "{body}");
+    // Finally two requests in one write, the second's end in a later one.
+    let health = "GET /healthz HTTP/1.1\r\nhost: x\r\n";
+    socket.write_all(format!("{health}\r\n{health}").as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    socket.write_all(b"\r\n").await.unwrap();
+    for _ in 0..2 {
+        let answered = timeout(PATIENCE, read_response(&mut socket, &mut buffer)).await;
+        assert_eq!(answered.expect("both pipelined requests are answered").0, 200);
+    }
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served_beside_http1() {
+    let gw = TestGateway::start(Backend::Sqlite).await.unwrap();
+    let token = gw.token(&gw.a).await;
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    for _ in 0..3 {
+        let response = h2
+            .get(gw.url("/v2/tickets/pending-tickets?limit=1"))
+            .bearer_auth(&token)
+            .header("x-api-key", &gw.a.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(gw.http.get(gw.url("/healthz")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn an_address_refused_again_and_again_gets_its_401s_late_but_its_good_requests_at_once() {
+    let gw = TestGateway::start(Backend::Sqlite).await.unwrap();
+    let token = gw.token(&gw.a).await;
+    let refused = || {
+        gw.http
+            .get(gw.url("/v2/tickets/pending-tickets"))
+            .bearer_auth("x.y.z")
+            .header("x-api-key", &gw.a.api_key)
+            .send()
+    };
+    for _ in 0..20 {
+        problem(refused().await.unwrap(), 401).await;
+    }
+    let started = tokio::time::Instant::now();
+    let late = tokio::spawn(refused());
+    // Good requests from the same address are never held back.
+    let served = gw
+        .http
+        .get(gw.url("/v2/tickets/pending-tickets"))
+        .bearer_auth(&token)
+        .header("x-api-key", &gw.a.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    let body = problem(late.await.unwrap().unwrap(), 401).await;
+    assert!(started.elapsed() >= Duration::from_millis(950), "held back for a second");
+    assert_eq!(body["type"], "/problems/unauthorized");
 }

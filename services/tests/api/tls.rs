@@ -80,6 +80,12 @@ impl Secured {
         }
         assert_eq!(self.lists_answered().await, 0.0, "{who}: no call reached the service");
     }
+
+    /// Asserts that a TLS client with `files` is refused with the TLS alert `alert`.
+    async fn assert_refused_over_tls(&self, files: &ClientFiles, who: &str, alert: &str) {
+        let outcome = self.list_over_tls(files).await;
+        self.assert_refused(outcome, who, Some(alert)).await;
+    }
 }
 
 #[tokio::test]
@@ -96,19 +102,18 @@ async fn a_plaintext_client_is_refused() {
 #[tokio::test]
 async fn a_client_without_a_certificate_is_refused() {
     let secured = Secured::start().await;
-    let outcome = secured.list_over_tls(&secured.pki.anonymous()).await;
+    let anonymous = secured.pki.anonymous();
     let who = "a TLS client without a certificate";
-    secured.assert_refused(outcome, who, Some("CertificateRequired")).await;
+    secured.assert_refused_over_tls(&anonymous, who, "CertificateRequired").await;
 }
 
 #[tokio::test]
 async fn a_client_certificate_of_a_foreign_ca_is_refused() {
     let secured = Secured::start().await;
     // It trusts the server's CA, so only the server's check of its certificate can refuse it.
-    let foreign = secured.pki.foreign_client("intruder");
-    let outcome = secured.list_over_tls(&foreign.trusting(secured.pki.ca_file())).await;
+    let foreign = secured.pki.foreign_client("intruder").trusting(secured.pki.ca_file());
     let who = "a client certificate of a foreign CA";
-    secured.assert_refused(outcome, who, Some("UnknownCA")).await;
+    secured.assert_refused_over_tls(&foreign, who, "UnknownCA").await;
 }
 
 #[tokio::test]
