@@ -8,7 +8,10 @@
 //! against 65–75 µs for the gRPC half (tonic's channel): a lean instrument, as `wrk` would be
 //! for HTTP/1.1. The CPU table of the report shows each half's cost.
 
-use std::pin::Pin;
+use std::{
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+};
 
 use http_body_util::{BodyExt as _, Full};
 use hyper::{
@@ -18,7 +21,7 @@ use hyper::{
     header::{HOST, HeaderValue},
 };
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 type Conn = Pin<Box<Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
 
@@ -28,6 +31,8 @@ pub(crate) struct Http1 {
     /// `host:port`.
     address: String,
     host: HeaderValue,
+    /// The local address connections are opened from (the system's choice when `None`).
+    source: Option<IpAddr>,
     open: Option<(SendRequest<Full<Bytes>>, Conn)>,
 }
 
@@ -41,14 +46,30 @@ impl Http1 {
         Ok(Self {
             address: format!("{}:{port}", authority.host()),
             host: HeaderValue::from_str(authority.as_str())?,
+            source: None,
             open: None,
         })
     }
 
+    /// Opens the next connection from `source` (the current one is closed).
+    pub(crate) fn reconnect_from(&mut self, source: IpAddr) {
+        self.source = Some(source);
+        self.open = None;
+    }
+
     async fn connect(&self) -> Result<(SendRequest<Full<Bytes>>, Conn), String> {
-        let stream = TcpStream::connect(&self.address)
-            .await
-            .map_err(|e| format!("transport: connecting to {}: {e}", self.address))?;
+        let failed = |e: std::io::Error| format!("transport: connecting to {}: {e}", self.address);
+        let stream = match self.source {
+            None => TcpStream::connect(&self.address).await.map_err(failed)?,
+            Some(source) => {
+                let remote: SocketAddr = self.address.parse().map_err(|e| format!("{e}"))?;
+                let socket =
+                    if source.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+                        .map_err(failed)?;
+                socket.bind(SocketAddr::new(source, 0)).map_err(failed)?;
+                socket.connect(remote).await.map_err(failed)?
+            }
+        };
         stream.set_nodelay(true).map_err(|e| format!("transport: {e}"))?;
         let (sender, connection) = http1::handshake(TokioIo::new(stream))
             .await

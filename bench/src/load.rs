@@ -10,7 +10,6 @@
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
-    fs,
     path::PathBuf,
     sync::{
         Arc,
@@ -43,7 +42,13 @@ use tonic::{
 };
 use uuid::Uuid;
 
-use crate::{fixture::Fixture, http1::Http1};
+use crate::{
+    fixture::Fixture,
+    http1::Http1,
+    procfs::{
+        self, cpu_of_comm, cpu_seconds, machine_busy_seconds, reset_peak_rss, wait_for_quiet,
+    },
+};
 
 /// What one run measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -548,7 +553,7 @@ async fn rest_credentials(
 }
 
 /// A token for `client_id` from the gateway at `base`.
-async fn token(
+pub(crate) async fn token(
     client: &mut Http1,
     base: &str,
     client_id: &str,
@@ -566,45 +571,6 @@ async fn token(
     }
     let json: serde_json::Value = serde_json::from_slice(&body)?;
     Ok(json["access_token"].as_str().context("token response without access_token")?.to_owned())
-}
-
-/// utime + stime of a process (all its threads), in seconds. `/proc` counts in USER_HZ ticks,
-/// which are 1/100 s on every Linux architecture that matters here.
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces: the fields after it follow its last ')'.
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state is field 3, so utime (14) and stime (15) sit at 11 and 12.
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
-
-/// CPU seconds of every process whose command name is `comm`, keyed by pid.
-fn cpu_of_comm(comm: &str) -> BTreeMap<u32, f64> {
-    let mut out = BTreeMap::new();
-    let Ok(entries) = fs::read_dir("/proc") else { return out };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(found) = fs::read_to_string(format!("/proc/{pid}/comm")) else { continue };
-        if found.trim_end() == comm
-            && let Some(seconds) = cpu_seconds(&pid.to_string())
-        {
-            out.insert(pid, seconds);
-        }
-    }
-    out
-}
-
-/// Busy CPU seconds of the whole machine (every core) from `/proc/stat`: user, nice, system,
-/// irq, softirq and steal.
-fn machine_busy_seconds() -> Option<f64> {
-    let stat = fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
-    let ticks: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
-    let busy = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| ticks.get(i)).sum::<u64>();
-    Some(busy as f64 / 100.0)
 }
 
 /// The CPU entry for the rest of the machine.
@@ -661,50 +627,10 @@ impl CpuSnapshot {
     }
 }
 
-/// Waits (up to `max_wait` seconds) until the machine was under 15% busy for a second; returns
-/// the time waited and the last busy fraction seen.
-async fn wait_for_quiet(max_wait: f64) -> (f64, f64) {
-    if max_wait <= 0.0 {
-        return (0.0, 0.0);
-    }
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) as f64;
-    let started = Instant::now();
-    loop {
-        let before = machine_busy_seconds();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let busy = match (before, machine_busy_seconds()) {
-            (Some(a), Some(b)) => (b - a) / cores,
-            _ => 0.0,
-        };
-        let waited = started.elapsed().as_secs_f64();
-        if busy < 0.15 || waited >= max_wait {
-            return (waited, busy);
-        }
-    }
-}
-
-fn reset_peak_rss(pid: u32) -> bool {
-    // "5" resets the peak RSS (VmHWM) to the current RSS (Linux ≥ 4.0).
-    fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
-}
-
 fn read_rss(name: &str, pid: u32, reset: bool) -> anyhow::Result<Rss> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("{name} (pid {pid}) is not running"))?;
-    let field = |key: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(key))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    Ok(Rss {
-        name: name.to_owned(),
-        pid,
-        peak_kib: field("VmHWM:"),
-        current_kib: field("VmRSS:"),
-        reset,
-    })
+    let (peak_kib, current_kib) =
+        procfs::rss_kib(pid).with_context(|| format!("{name} (pid {pid}) is not running"))?;
+    Ok(Rss { name: name.to_owned(), pid, peak_kib, current_kib, reset })
 }
 
 /// Runs the scenario and returns its results.

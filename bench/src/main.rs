@@ -4,11 +4,14 @@
 //! concurrency against running servers and appends one JSON line of results (throughput, latency
 //! percentiles, errors, the servers' peak RSS during the run) to a file. `tickets-bench report`
 //! turns those lines, plus the pgbench baseline, into the markdown tables of `bench/README.md`.
-//! The seeding, the servers and pgbench are the script's business.
+//! The seeding, the servers and pgbench are the script's business. `tickets-bench abuse` attacks
+//! a running gateway (bench/abuse.sh).
 
+mod abuse;
 mod fixture;
 mod http1;
 mod load;
+mod procfs;
 mod report;
 
 use std::{
@@ -32,6 +35,9 @@ enum Command {
     Load(load::LoadArgs),
     /// Write the markdown report of a results file.
     Report(report::ReportArgs),
+    /// Attack a running gateway (slow heads or forged tokens) beside a legitimate client,
+    /// append one JSON line per phase to `--out`, and print the markdown summary.
+    Abuse(abuse::AbuseArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +52,18 @@ fn main() -> anyhow::Result<()> {
             let line = serde_json::to_string(&result)?;
             append_line(&args.out, &line)?;
             writeln!(io::stderr().lock(), "{}", result.summary())?;
+            Ok(())
+        }
+        Command::Abuse(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
+            let phases = runtime.block_on(abuse::run(&args))?;
+            for phase in &phases {
+                append_line(&args.out, &serde_json::to_string(phase)?)?;
+            }
+            io::stdout().lock().write_all(abuse::report(&phases).as_bytes())?;
             Ok(())
         }
         Command::Report(args) => {
