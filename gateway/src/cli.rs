@@ -73,6 +73,15 @@ pub struct Cli {
     #[arg(long, env = "GATEWAY_RATE_LIMIT_BURST", default_value_t = 10)]
     pub rate_limit_burst: u32,
 
+    /// Requests per client per UTC day; 0: no quota.
+    #[arg(long, env = "GATEWAY_DAILY_QUOTA", default_value_t = 50_000)]
+    pub daily_quota: u32,
+
+    /// Redis (`redis://` or `rediss://`, a password in the URL allowed) where every replica
+    /// counts rate limits and quotas; without it each process counts alone.
+    #[arg(long, env = "GATEWAY_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
     /// Address of the Prometheus `/metrics` endpoint (never the partner port).
     #[arg(long, env = "GATEWAY_METRICS_ADDR", default_value = "0.0.0.0:9465")]
     pub metrics_addr: SocketAddr,
@@ -138,6 +147,8 @@ impl Cli {
             jwks_url: self.jwks_url.clone(),
             rate_per_second: self.rate_limit_per_second,
             rate_burst: self.rate_limit_burst,
+            daily_quota: self.daily_quota,
+            redis_url: self.redis_url.clone().filter(|url| !url.is_empty()),
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod auth;
 mod body;
 pub mod cli;
+mod limits;
 mod metrics;
 mod middleware;
 mod model;

@@ -6,6 +6,9 @@
 //! | `http_server_request_duration_seconds` | histogram | `route`, `method` | time to the response head |
 //! | `upstream_grpc_errors_total` | counter | `code` | failed calls to the ticket service by gRPC status code (`NOT_FOUND`, `UNAVAILABLE`, …; deadline and connection failures included) |
 //! | `rate_limited_requests_total` | counter | — | requests refused with 429 |
+//! | `rate_limit_decisions_total` | counter | `decision` (`allowed`, `limited`), `policy` (`burst`, `daily`; `none` when allowed) | counted `/v2` requests |
+//! | `rate_limit_backend_duration_seconds` | histogram | — | Redis round trips of the rate limit (timeouts included) |
+//! | `rate_limit_backend_errors_total` | counter | — | rate-limit checks Redis did not answer (counted in-process instead) |
 //! | `upstream_endpoints` | gauge | — | ticket-service pods the gateway balances over (`dns:///` targets only) |
 //! | `http_server_open_connections` | gauge | — | partner connections open now (at most `GATEWAY_MAX_CONNECTIONS`) |
 
@@ -34,6 +37,12 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    decision: &'static str,
+    policy: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabels {
     code: &'static str,
 }
@@ -46,6 +55,9 @@ pub(crate) struct GatewayMetrics {
     duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     upstream_errors: Family<CodeLabels, Counter>,
     rate_limited: Counter,
+    decisions: Family<DecisionLabels, Counter>,
+    backend_latency: Histogram,
+    backend_errors: Counter,
 }
 
 /// A gauge read at scrape time from a value the gateway keeps anyway.
@@ -109,7 +121,34 @@ impl Default for GatewayMetrics {
             "Requests refused by the rate limit",
             rate_limited.clone(),
         );
-        Self { registry, requests, duration, upstream_errors, rate_limited }
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "rate_limit_decisions",
+            "Counted /v2 requests by decision and the policy that refused them",
+            decisions.clone(),
+        );
+        let backend_latency = Histogram::new(LATENCY_BUCKETS);
+        registry.register(
+            "rate_limit_backend_duration_seconds",
+            "Redis round trips of the rate limit",
+            backend_latency.clone(),
+        );
+        let backend_errors = Counter::default();
+        registry.register(
+            "rate_limit_backend_errors",
+            "Rate-limit checks Redis did not answer",
+            backend_errors.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            duration,
+            upstream_errors,
+            rate_limited,
+            decisions,
+            backend_latency,
+            backend_errors,
+        }
     }
 }
 
@@ -148,9 +187,26 @@ impl GatewayMetrics {
         self.upstream_errors.get_or_create(&CodeLabels { code: code_name(code) }).inc();
     }
 
-    /// Records a request refused by the rate limit.
-    pub(crate) fn rate_limited(&self) {
-        self.rate_limited.inc();
+    /// Records a counted request: allowed (`refused_by` `None`) or refused by a policy.
+    pub(crate) fn rate_limit_decision(&self, refused_by: Option<&'static str>) {
+        let labels = match refused_by {
+            None => DecisionLabels { decision: "allowed", policy: "none" },
+            Some(policy) => {
+                self.rate_limited.inc();
+                DecisionLabels { decision: "limited", policy }
+            }
+        };
+        self.decisions.get_or_create(&labels).inc();
+    }
+
+    /// Records a Redis round trip of the rate limit.
+    pub(crate) fn rate_limit_backend_latency(&self, elapsed: Duration) {
+        self.backend_latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// Records a rate-limit check Redis did not answer.
+    pub(crate) fn rate_limit_backend_error(&self) {
+        self.backend_errors.inc();
     }
 }
 

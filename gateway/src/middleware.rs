@@ -4,7 +4,8 @@
 //!    one is made), then tower-http's `SetRequestIdLayer` gives every request an id;
 //! 2. tower-http's `TraceLayer`: the request's span (continuing the caller's `traceparent`) and
 //!    one access-log line per request;
-//! 3. the id echoed on the response (`PropagateRequestIdLayer`);
+//! 3. the id echoed on the response (`PropagateRequestIdLayer`), and on counted `/v2` answers the
+//!    client's limits (`RateLimit-Policy`, `RateLimit`: see `limits`);
 //! 4. the request metrics, on the status the client gets;
 //! 5. the problem safety net: a bare error status from below becomes a problem body;
 //! 6. the 32 KiB header limit (431), the whole-request deadline (408) and the 64 KiB body limit
@@ -40,6 +41,7 @@ use tower_http::{
 use crate::{
     auth::API_KEY_HEADER,
     body::MAX_BODY_BYTES,
+    limits::{self, Policy, RateLimitSlot},
     metrics::{GatewayMetrics, method_label},
     problem::{PROBLEM_JSON, Problem, default_detail},
 };
@@ -58,6 +60,7 @@ pub(crate) fn apply<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     metrics: Arc<GatewayMetrics>,
     server_timeout: Duration,
+    policy: Policy,
 ) -> Router<S> {
     router.layer(
         ServiceBuilder::new()
@@ -77,12 +80,43 @@ pub(crate) fn apply<S: Clone + Send + Sync + 'static>(
                     .on_failure(()),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
+            .layer(axum::middleware::from_fn(move |request, next| {
+                rate_limit_headers(policy, request, next)
+            }))
             .layer(RequestMetricsLayer { metrics })
             .layer(MapResponseLayer::new(problem_for_bare_errors))
             .layer(axum::middleware::map_request(refuse_oversized_headers))
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, server_timeout))
             .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
     )
+}
+
+/// `RateLimit-Policy` and `RateLimit` on every answer to a counted `/v2` request: the client's
+/// own, once authentication has counted the request; else (the client unknown, the request
+/// refused before it was counted) the gateway's policy alone.
+async fn rate_limit_headers(
+    policy: Policy,
+    mut request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !limits::counted(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let slot = RateLimitSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    let (policy_header, standing_header) = match slot.get() {
+        Some(standing) => (standing.policy.header(), standing.header()),
+        None => (policy.header(), None),
+    };
+    let headers = response.headers_mut();
+    if let Some(value) = policy_header {
+        headers.insert(HeaderName::from_static("ratelimit-policy"), value);
+    }
+    if let Some(value) = standing_header {
+        headers.insert(HeaderName::from_static("ratelimit"), value);
+    }
+    response
 }
 
 /// Removes a client's request id unless it is short and made only of safe characters (so it

@@ -4,8 +4,10 @@
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        ContentBuilder, Ref, ResponseBuilder,
+        ContentBuilder, Ref, RefOr, ResponseBuilder,
+        header::HeaderBuilder,
         path::{Operation, PathItem},
+        schema::{ObjectBuilder, Type},
         security::{
             ApiKey, ApiKeyValue, ClientCredentials, Flow, OAuth2, Scopes, SecurityRequirement,
             SecurityScheme,
@@ -74,10 +76,30 @@ pub(crate) fn complete_ticket_operations(api: &mut utoipa::openapi::OpenApi) {
             ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
         )
         .build();
+    let limits = [
+        (
+            "RateLimit-Policy",
+            "The client's limits: `\"burst\";q=<burst>;w=1, \"daily\";q=<quota>;w=86400` (draft-ietf-httpapi-ratelimit-headers); a limit that is off is left out.",
+        ),
+        (
+            "RateLimit",
+            "Where the client stands: `\"burst\";r=<requests allowed now>;t=<seconds until the burst is full>, \"daily\";r=<left today>;t=<seconds until 00:00 UTC>`. Absent when no client was identified.",
+        ),
+    ]
+    .map(|(name, description)| {
+        let schema = ObjectBuilder::new().schema_type(Type::String).build();
+        let header = HeaderBuilder::new().schema(Some(schema)).description(Some(description));
+        (name.to_owned(), RefOr::T(header.build()))
+    });
     let tickets = api.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/v2/tickets"));
     for operation in tickets.flat_map(|(_, item)| operations(item)) {
         operation.security = Some(vec![credentials.clone()]);
         operation.responses.responses.insert("default".to_owned(), other.clone().into());
+        for response in operation.responses.responses.values_mut() {
+            if let RefOr::T(response) = response {
+                response.headers.extend(limits.clone());
+            }
+        }
     }
 }
 

@@ -31,6 +31,7 @@ pub(crate) fn router(
         .split_for_parts();
     openapi::complete_ticket_operations(&mut api);
     let metrics = state.metrics.clone();
+    let policy = state.auth.default_policy();
     let app = documented
         .route("/v2/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
@@ -38,5 +39,5 @@ pub(crate) fn router(
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, default_detail(StatusCode::NOT_FOUND))
         });
-    (middleware::apply(app, metrics, server_timeout).with_state(state), api)
+    (middleware::apply(app, metrics, server_timeout, policy).with_state(state), api)
 }

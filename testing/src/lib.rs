@@ -8,6 +8,8 @@
 //! - [`grpc`]: calling it as an internal client does, with valid requests to start from;
 //! - [`process`]: the real binaries as child processes: configured, announced, logged, stopped;
 //! - [`metrics`]: reading a Prometheus `/metrics` endpoint;
+//! - [`redis`]: a throwaway `redis-server` per test (skipped without one, failing under
+//!   `CI=true`);
 //! - [`tokens`]: the tests' token issuer, which every test service and gateway trusts;
 //! - [`wait`]: waiting for a condition with a deadline, never for a fixed time;
 //! - [`module_graph`]: the check that a crate's modules import each other without cycles.
@@ -20,6 +22,7 @@ pub mod metrics;
 pub mod module_graph;
 pub mod pki;
 pub mod process;
+pub mod redis;
 pub mod service;
 pub mod tokens;
 pub mod wait;

@@ -8,6 +8,10 @@
 //! api_key_sha256 = "<64 lower-case hex digits>"
 //! provider_id = "6f1b2a2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 //! scopes = "tickets:read tickets:write"   # the default
+//! # Optional, for a partner on another plan (the gateway's own limits otherwise):
+//! rate_limit_per_second = 20               # 0: no rate limit for this client
+//! rate_limit_burst = 40
+//! daily_quota = 200000                     # 0: no daily quota for this client
 //!
 //! [[clients]]                      # an internal service: any provider, gRPC only
 //! client_id = "ticket-opener"
@@ -20,6 +24,8 @@ use std::{collections::HashMap, ops::Range, path::Path, sync::Arc};
 use tickets_tokens::{Scope, Scopes};
 
 use serde::Deserialize;
+
+use crate::limits::Overrides;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use toml::Spanned;
@@ -49,6 +55,8 @@ pub(crate) struct Client {
     pub(crate) provider_id: Option<Uuid>,
     /// Its rights: the most any of its tokens may carry.
     pub(crate) scopes: Scopes,
+    /// Its own rate limit and quota, where they differ from the gateway's.
+    pub(crate) limits: Overrides,
 }
 
 impl Client {
@@ -112,6 +120,9 @@ struct Entry {
     api_key_sha256: Option<Spanned<String>>,
     provider_id: Option<Spanned<String>>,
     scopes: Option<Spanned<String>>,
+    rate_limit_per_second: Option<u32>,
+    rate_limit_burst: Option<u32>,
+    daily_quota: Option<u32>,
 }
 
 fn line_of(text: &str, span: &Range<usize>) -> usize {
@@ -240,6 +251,11 @@ impl Credentials {
                 api_key_sha256,
                 provider_id,
                 scopes,
+                limits: Overrides {
+                    per_second: entry.rate_limit_per_second,
+                    burst: entry.rate_limit_burst,
+                    daily: entry.daily_quota,
+                },
             };
             credentials.clients.insert(id.clone(), client);
         }
@@ -295,6 +311,19 @@ mod tests {
         assert_eq!(credentials.by_api_key("test").map(|c| &*c.client_id), Some("a"));
         assert!(credentials.by_api_key("tesT").is_none());
         assert_eq!(credentials.get("a").unwrap().scopes, Scopes::PARTNER_DEFAULT);
+    }
+
+    #[test]
+    fn a_client_may_have_limits_of_its_own() {
+        let text = client("a", HASH_A, HASH_A, "6f1b2a2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b")
+            + "rate_limit_per_second = 20\ndaily_quota = 0\n";
+        let credentials = Credentials::parse(&text, "x").unwrap();
+        let limits = credentials.get("a").unwrap().limits;
+        assert_eq!(limits, Overrides { per_second: Some(20), burst: None, daily: Some(0) });
+        let negative = client("a", HASH_A, HASH_A, "6f1b2a2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b")
+            + "rate_limit_burst = -1\n";
+        let message = error(&negative);
+        assert!(message.contains("line 6"), "{message}");
     }
 
     #[test]

@@ -11,7 +11,6 @@
 
 mod credentials;
 pub(crate) mod endpoint;
-mod rate_limit;
 mod relay;
 mod throttle;
 
@@ -27,8 +26,13 @@ use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
 pub use self::credentials::CredentialsError;
-use self::{credentials::Credentials, rate_limit::RateLimit, relay::Relay, throttle::Throttle};
-use crate::{metrics::GatewayMetrics, problem::Problem, server::connection::HoldBack};
+use self::{credentials::Credentials, relay::Relay, throttle::Throttle};
+use crate::{
+    limits::{Limits, Policy, RateLimitSlot},
+    metrics::GatewayMetrics,
+    problem::Problem,
+    server::connection::HoldBack,
+};
 
 /// The header carrying the API key.
 pub(crate) const API_KEY_HEADER: &str = "x-api-key";
@@ -69,6 +73,11 @@ pub struct AuthSettings {
     pub rate_per_second: u32,
     /// Burst per client.
     pub rate_burst: u32,
+    /// Requests per client per UTC day; 0: no quota.
+    pub daily_quota: u32,
+    /// Redis shared by every replica for the counts (`redis://` or `rediss://`); in-process
+    /// counts without it.
+    pub redis_url: Option<String>,
 }
 
 /// Everything needed to authenticate a request or issue a token.
@@ -80,11 +89,18 @@ pub struct Auth {
     lifetime: Duration,
     verifier: Verifier,
     relay: Relay,
-    rate_limit: Option<RateLimit>,
+    /// The limits of a client without its own.
+    policy: Policy,
+    limits: Limits,
     throttle: Throttle,
 }
 
 impl Auth {
+    /// The limits of a client without limits of its own.
+    pub(crate) fn default_policy(&self) -> Policy {
+        self.policy
+    }
+
     /// Loads the clients file and the signing key.
     ///
     /// # Errors
@@ -123,7 +139,12 @@ impl Auth {
             key,
             audience,
             lifetime: settings.token_lifetime,
-            rate_limit: RateLimit::new(settings.rate_per_second, settings.rate_burst),
+            policy: Policy::new(
+                settings.rate_per_second,
+                settings.rate_burst,
+                settings.daily_quota,
+            ),
+            limits: Limits::new(settings.redis_url.as_deref())?,
             throttle: Throttle::default(),
         })
     }
@@ -135,6 +156,7 @@ impl Auth {
         headers: &HeaderMap,
         needed: Scope,
         metrics: &GatewayMetrics,
+        slot: Option<&RateLimitSlot>,
     ) -> Result<Caller, Response> {
         let token = single(headers, &header::AUTHORIZATION)
             .and_then(|value| {
@@ -151,11 +173,16 @@ impl Auth {
         if !self.verifier.keys().knows(kid.as_deref()) && !self.verifier.keys().has_remote() {
             return Err(refused());
         }
-        if let Some(Err(retry_after)) = self.rate_limit.as_ref().map(|l| l.check(&client.client_id))
-        {
-            tracing::info!(client_id = %client.client_id, "rate limited");
-            metrics.rate_limited();
-            return Err(rate_limit::too_many_requests(retry_after).into_response());
+        let policy = client.limits.over(self.policy);
+        if !policy.is_off() {
+            let standing = self.limits.check(&client.client_id, policy, metrics).await;
+            if let Some(slot) = slot {
+                slot.fill(standing);
+            }
+            if let Some(problem) = standing.too_many_requests() {
+                tracing::info!(client_id = %client.client_id, detail = %problem.detail, "rate limited");
+                return Err(problem.into_response());
+            }
         }
         let (verified, cached) = self.verifier.check(token).await.map_err(|why| {
             tracing::info!(client_id = %client.client_id, reason = %why, "token refused");
@@ -246,7 +273,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let auth = Arc::<Auth>::from_ref(state);
         let metrics = Arc::<GatewayMetrics>::from_ref(state);
-        let refused = auth.authenticate(&parts.headers, needed(&parts.method), &metrics).await;
+        let slot = parts.extensions.get::<RateLimitSlot>();
+        let refused =
+            auth.authenticate(&parts.headers, needed(&parts.method), &metrics, slot).await;
         let mut caller = match refused {
             Ok(caller) => caller,
             Err(mut response) if response.status() == StatusCode::UNAUTHORIZED => {

@@ -49,6 +49,9 @@ pub(crate) enum Upstream {
 pub(crate) struct Options {
     pub(crate) rate_per_second: u32,
     pub(crate) rate_burst: u32,
+    pub(crate) daily_quota: u32,
+    /// Redis for the counts (in-process without).
+    pub(crate) redis_url: Option<String>,
     pub(crate) request_timeout: Duration,
     pub(crate) server_timeout: Duration,
     pub(crate) jwks_url: Option<String>,
@@ -69,6 +72,8 @@ impl Default for Options {
         Self {
             rate_per_second: 0,
             rate_burst: 0,
+            daily_quota: 0,
+            redis_url: None,
             request_timeout: Duration::from_secs(5),
             server_timeout: Duration::from_secs(10),
             jwks_url: None,
@@ -146,6 +151,8 @@ impl TestGateway {
             jwks_url: options.jwks_url.clone(),
             rate_per_second: options.rate_per_second,
             rate_burst: options.rate_burst,
+            daily_quota: options.daily_quota,
+            redis_url: options.redis_url.clone(),
         };
         let (timeout, balance) = (options.request_timeout, options.balance);
         let service_channel = match options.upstream.clone() {

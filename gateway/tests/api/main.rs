@@ -12,6 +12,7 @@ mod architecture;
 mod balancing;
 mod failures;
 mod isolation;
+mod limits;
 mod lists;
 mod logs;
 mod manifests;

@@ -293,6 +293,43 @@ fn check_overlay(objects: &[Value]) {
     }
 }
 
+/// Limits across replicas: in `prod` every gateway counts through the Redis of the component,
+/// its URL (with the password) from a Secret, and only gateway pods may reach that Redis; in
+/// `dev` (one replica) the gateway counts in-process.
+fn check_shared_limits(objects: &[Value], overlay: &str) {
+    let gateway = object(objects, "Deployment", "ticket-gateway").unwrap();
+    let web = container(gateway, "ticket-gateway");
+    let url = web["env"].as_array().unwrap().iter().find(|e| e["name"] == "GATEWAY_REDIS_URL");
+    assert!(env_value(web, "GATEWAY_DAILY_QUOTA").is_some(), "{overlay}: the daily quota is set");
+    if overlay != "prod" {
+        assert!(url.is_none(), "{overlay}: in-process counts");
+        return;
+    }
+    let secret = &url.expect("prod: GATEWAY_REDIS_URL")["valueFrom"]["secretKeyRef"];
+    assert_eq!(
+        (secret["name"].as_str(), secret["key"].as_str()),
+        (Some("ticket-gateway-redis"), Some("url"))
+    );
+    let redis = object(objects, "StatefulSet", "ticket-gateway-redis").expect("a Redis");
+    let labels = &redis["spec"]["template"]["metadata"]["labels"];
+    let policy = objects
+        .iter()
+        .find(|o| {
+            o["kind"] == "NetworkPolicy" && o["spec"]["podSelector"]["matchLabels"] == *labels
+        })
+        .or_else(|| {
+            objects.iter().find(|o| {
+                o["kind"] == "NetworkPolicy"
+                    && o["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+                        == labels["app.kubernetes.io/name"]
+            })
+        })
+        .expect("a NetworkPolicy for Redis");
+    let from = &policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"];
+    assert_eq!(from["app.kubernetes.io/name"], "ticket-gateway", "only gateways reach Redis");
+    assert_eq!(policy["spec"]["ingress"].as_array().unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn every_overlay_matches_the_binaries() {
     let mut kinds = BTreeSet::new();
@@ -300,6 +337,7 @@ async fn every_overlay_matches_the_binaries() {
         let Some(objects) = render(overlay) else { return };
         check_overlay(&objects);
         check_caller_verification(&objects, overlay);
+        check_shared_limits(&objects, overlay);
         kinds.extend(objects.iter().filter_map(|o| o["kind"].as_str().map(str::to_owned)));
     }
     for kind in ["HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "Job"] {
