@@ -39,7 +39,9 @@ usage: bench/run.sh [options]
   --keep                keep the databases afterwards
 environment: CARGO_TARGET_DIR (default ./target), BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432),
   BENCH_RUST_LOG (default info) and BENCH_LOG_FORMAT (default json) for both servers, as deployed,
-  BENCH_GRPC_ADDR (127.0.0.1:55051), BENCH_HTTP_ADDR (127.0.0.1:58080), BENCH_METRICS_ADDR (127.0.0.1:59464)
+  BENCH_GRPC_ADDR (127.0.0.1:55051), BENCH_HTTP_ADDR (127.0.0.1:58080), BENCH_METRICS_ADDR (127.0.0.1:59464),
+  BENCH_REDIS_URL (redis://127.0.0.1:6379; the rate-limiter row, skipped when none answers),
+  BENCH_LIMITED_HTTP_ADDR (127.0.0.1:28081), BENCH_LIMITED_METRICS_ADDR (127.0.0.1:29466)
 TXT
 }
 
@@ -90,6 +92,10 @@ PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 GRPC_ADDR=${BENCH_GRPC_ADDR:-127.0.0.1:55051}
 HTTP_ADDR=${BENCH_HTTP_ADDR:-127.0.0.1:58080}
 METRICS_ADDR=${BENCH_METRICS_ADDR:-127.0.0.1:59464}
+# The limiter row's gateway, and the Redis it counts in (the row is skipped when none answers).
+LIMITED_HTTP_ADDR=${BENCH_LIMITED_HTTP_ADDR:-127.0.0.1:28081}
+LIMITED_METRICS_ADDR=${BENCH_LIMITED_METRICS_ADDR:-127.0.0.1:29466}
+REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 DB_FULL=tickets_bench DB_NONE=tickets_bench_none
 # The production logging of deploy/base: one JSON line per request at info.
 LOG_FILTER=${BENCH_RUST_LOG:-info} LOG_FORMAT=${BENCH_LOG_FORMAT:-json}
@@ -161,8 +167,8 @@ start_servers() {
   SERVICE_PID=$!
   env -u OTEL_EXPORTER_OTLP_ENDPOINT RUST_LOG="$LOG_FILTER" LOG_FORMAT="$LOG_FORMAT" \
     GATEWAY_HTTP_ADDR="$HTTP_ADDR" GATEWAY_TICKET_SERVICE_URL="http://$GRPC_ADDR" \
-    GATEWAY_CREDENTIALS_FILE="$OUT/clients.toml" GATEWAY_RATE_LIMIT_PER_SECOND=0 GATEWAY_WORKER_THREADS=1 \
-    GATEWAY_SIGNING_KEY_FILE="$OUT/signing-key.pem" \
+    GATEWAY_CREDENTIALS_FILE="$OUT/clients.toml" GATEWAY_RATE_LIMIT_PER_SECOND=0 GATEWAY_DAILY_QUOTA=0 \
+    GATEWAY_WORKER_THREADS=1 GATEWAY_SIGNING_KEY_FILE="$OUT/signing-key.pem" \
     "$BIN/ticket-gateway" >"$OUT/gateway-$tag.log" 2>&1 &
   GATEWAY_PID=$!
   for _ in $(seq 1 300); do
@@ -173,6 +179,24 @@ start_servers() {
     sleep 0.1
   done
   echo "servers not ready after 30 s; see $OUT/*-$tag.log" >&2; exit 1
+}
+
+# A second gateway in front of the same service that counts every request in Redis (limits
+# far above what the run sends, so none is refused): the limiter row. Sets LIMITED_PID.
+start_limited_gateway() {
+  env -u OTEL_EXPORTER_OTLP_ENDPOINT RUST_LOG="$LOG_FILTER" LOG_FORMAT="$LOG_FORMAT" \
+    GATEWAY_HTTP_ADDR="$LIMITED_HTTP_ADDR" GATEWAY_METRICS_ADDR="$LIMITED_METRICS_ADDR" \
+    GATEWAY_TICKET_SERVICE_URL="http://$GRPC_ADDR" GATEWAY_CREDENTIALS_FILE="$OUT/clients.toml" \
+    GATEWAY_RATE_LIMIT_PER_SECOND=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 GATEWAY_DAILY_QUOTA=1000000000 \
+    GATEWAY_REDIS_URL="$REDIS_URL" GATEWAY_WORKER_THREADS=1 GATEWAY_SIGNING_KEY_FILE="$OUT/signing-key.pem" \
+    "$BIN/ticket-gateway" >"$OUT/gateway-redis.log" 2>&1 &
+  LIMITED_PID=$!
+  for _ in $(seq 1 300); do
+    curl -sf "http://$LIMITED_HTTP_ADDR/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "$LIMITED_PID" 2>/dev/null || { tail -n 20 "$OUT/gateway-redis.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "the limited gateway is not ready after 30 s; see $OUT/gateway-redis.log" >&2; exit 1
 }
 
 # With --perf: samples both servers (perf record, DWARF call graphs) while a row runs, and
@@ -211,9 +235,9 @@ load() {
   perf_start "$scenario-$label"
   "$BIN/tickets-bench" load --scenario "$scenario" --label "$label" --round "${ROUND:-1}" \
     --concurrency "${C:-$CONCURRENCY}" --duration "${D:-$DURATION}" --warmup "${W:-$WARMUP}" --threads "$CLIENT_THREADS" \
-    --http-url "http://$HTTP_ADDR" --grpc-url "http://$GRPC_ADDR" \
+    --http-url "http://${HTTP:-$HTTP_ADDR}" --grpc-url "http://$GRPC_ADDR" \
     --clients "$OUT/clients.txt" --operators "$OUT/operators.txt" --internal-client bench-internal:bench-internal-secret \
-    --pid "gateway=$GATEWAY_PID" --pid "service=$SERVICE_PID" --out "$OUT/results.jsonl" --wait-idle "$WAIT_IDLE" \
+    --pid "gateway=${GW_PID:-$GATEWAY_PID}" --pid "service=$SERVICE_PID" --out "$OUT/results.jsonl" --wait-idle "$WAIT_IDLE" \
     $( [[ $BACKEND == postgres ]] && echo --cpu-comm postgres ) "$@"
   perf_stop "$scenario-$label"
 }
@@ -449,6 +473,19 @@ for ((r = 1; r <= ROUNDS; r++)); do
   ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-get full --pending "$OUT/pending-full.txt"
   ROUND=$r D=$SEGMENT W=$(warmup_of $r) load grpc-get full --pending "$OUT/pending-full.txt"
 done
+# The Redis rate limiter's cost: REST get through a gateway counting in Redis against the same
+# get with limits off, in interleaved rounds.
+if redis-cli -u "$REDIS_URL" ping 2>/dev/null | grep -q PONG; then
+  start_limited_gateway
+  for ((r = 1; r <= ROUNDS; r++)); do
+    ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-get limits-off --pending "$OUT/pending-full.txt"
+    ROUND=$r D=$SEGMENT W=$(warmup_of $r) HTTP=$LIMITED_HTTP_ADDR GW_PID=$LIMITED_PID \
+      load rest-get redis-limits --pending "$OUT/pending-full.txt"
+  done
+  kill "$LIMITED_PID" 2>/dev/null; wait "$LIMITED_PID" 2>/dev/null || true
+else
+  say "no Redis answers at $REDIS_URL: skipping the rate-limiter row"
+fi
 load rest-list full --pending "$OUT/pending-full.txt"
 load grpc-list full --pending "$OUT/pending-full.txt"
 say "setting aside $POOL pending tickets for each start-service run ($ROUNDS per API)"

@@ -473,6 +473,33 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
             judged(share.map(|s| s >= 0.5), &rounds(&results, scenario, "full"))
         );
     }
+    // The limiter row (only when Redis was there): the same REST get through a second gateway
+    // that counts every request in Redis, paired round by round with limits off.
+    let limited_rows: Vec<&LoadResult> = ["redis-limits", "limits-off"]
+        .into_iter()
+        .flat_map(|label| rounds(&results, Scenario::RestGet, label))
+        .collect();
+    if !limited_rows.is_empty() {
+        let share = paired(
+            &results,
+            (Scenario::RestGet, "redis-limits"),
+            (Scenario::RestGet, "limits-off"),
+        );
+        let added = match (
+            find(&results, Scenario::RestGet, "redis-limits"),
+            find(&results, Scenario::RestGet, "limits-off"),
+        ) {
+            (Some(on), Some(off)) => Some(on.p50_ms - off.p50_ms),
+            _ => None,
+        };
+        let _ = writeln!(
+            md,
+            "| REST get with the Redis rate limiter ≥ 85% of limits off | {} (p50 +{} ms) | {} |",
+            percent(share),
+            ms(added),
+            judged(share.map(|s| s >= 0.85), &limited_rows)
+        );
+    }
     let _ = writeln!(
         md,
         "| gateway peak RSS ≤ {GATEWAY_RSS_MIB:.0} MiB | {} MiB | {} |",

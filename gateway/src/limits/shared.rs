@@ -1,7 +1,8 @@
 //! The counts shared by every gateway replica, in Redis: one script call per counted request
 //! (loaded once, called by its hash), which reads Redis's own clock, checks the daily count,
-//! then the GCRA bucket, and counts the request only when both allow it. Keys expire: a bucket
-//! when it would be full again, a day's count after 25 hours.
+//! then the GCRA bucket, and counts the request only when both allow it. One hash per client;
+//! it expires once the bucket would be full again (no quota) or 25 hours after the client's
+//! last counted request.
 
 use std::time::Duration;
 
@@ -12,20 +13,24 @@ use super::policy::{DAY_SECONDS, Limit, Policy, Standing, utc_day};
 
 /// The check, atomic in Redis. Same arithmetic as [`super::local`].
 ///
-/// `KEYS[1]`: the client's bucket (its theoretical arrival time, µs); `KEYS[2]`: its count for
-/// the UTC day. `ARGV`: µs per request (0: no burst policy), burst, daily quota (0: none), the
-/// count's time to live. Returns `{verdict (0 allowed, 1 burst, 2 daily), retry after µs, µs the
-/// bucket is ahead of now, requests counted today}`.
+/// `KEYS[1]`: the client's hash: `tat` (the bucket's theoretical arrival time, µs), `day` (the
+/// UTC day of `used`) and `used` (requests counted that day). `ARGV`: µs per request (0: no
+/// burst policy), burst, daily quota (0: none), today's UTC day, the count's time to live.
+/// Returns `{verdict (0 allowed, 1 burst, 2 daily), retry after µs, µs the bucket is ahead of
+/// now, requests counted today}`. One key and four commands: the limiter's cost in Redis is
+/// mostly per command.
 const CHECK: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local quota = tonumber(ARGV[3])
-local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-local tat = now
-if interval > 0 then
-  tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local day = tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'tat', 'day', 'used')
+local tat = math.max(tonumber(state[1]) or 0, now)
+local used = 0
+if tonumber(state[2]) == day then
+  used = tonumber(state[3]) or 0
 end
 if quota > 0 and used >= quota then
   return {2, 0, tat - now, used}
@@ -36,19 +41,22 @@ if interval > 0 then
   if now < allowed_from then
     return {1, allowed_from - now, tat - now, used}
   end
-  redis.call('SET', KEYS[1], nxt, 'PX', math.floor((nxt - now) / 1000) + 1000)
   tat = nxt
 end
 if quota > 0 then
-  used = redis.call('INCR', KEYS[2])
-  if used == 1 then
-    redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
-  end
+  used = used + 1
+end
+redis.call('HSET', KEYS[1], 'tat', string.format('%d', tat), 'day', day, 'used', used)
+if quota > 0 then
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+else
+  redis.call('PEXPIRE', KEYS[1], math.floor((tat - now) / 1000) + 1000)
 end
 return {0, 0, tat - now, used}
 ";
 
-/// A day's count lives this long: the day and an hour for clocks that disagree.
+/// A client's hash lives this long after its last counted request: the day and an hour for
+/// clocks that disagree.
 const COUNT_TTL_SECONDS: u64 = DAY_SECONDS + 3_600;
 
 /// The Redis counter. Connects in the background: until the first connection succeeds every
@@ -81,6 +89,9 @@ impl SharedCounter {
     /// The connection, made on first use (or again after a failed first attempt). Once made,
     /// it reconnects by itself after Redis went away.
     async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection.clone());
+        }
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
@@ -95,18 +106,14 @@ impl SharedCounter {
     pub(crate) async fn check(&self, client: &str, policy: Policy) -> redis::RedisResult<Standing> {
         let mut connection = self.connection().await?;
         let today = utc_day(std::time::SystemTime::now());
-        // One hash tag per client: both keys live on one node of a Redis Cluster.
-        let (bucket, count) = (
-            format!("ratelimit:{{{client}}}:bucket"),
-            format!("ratelimit:{{{client}}}:day:{today}"),
-        );
+        // The client id as a hash tag: a Redis Cluster routes by it.
         let (verdict, retry_micros, ahead_micros, used): (u8, u64, u64, u64) = self
             .script
-            .key(bucket)
-            .key(count)
+            .key(format!("ratelimit:{{{client}}}"))
             .arg(policy.interval_micros())
             .arg(policy.burst)
             .arg(policy.daily)
+            .arg(today)
             .arg(COUNT_TTL_SECONDS)
             .invoke_async(&mut connection)
             .await?;

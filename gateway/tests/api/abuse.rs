@@ -357,29 +357,16 @@ async fn http2_with_prior_knowledge_is_served_beside_http1() {
 async fn an_address_refused_again_and_again_gets_its_401s_late_but_its_good_requests_at_once() {
     let gw = TestGateway::start(Backend::Sqlite).await.unwrap();
     let token = gw.token(&gw.a).await;
-    let refused = || {
-        gw.http
-            .get(gw.url("/v2/tickets/pending-tickets"))
-            .bearer_auth("x.y.z")
-            .header("x-api-key", &gw.a.api_key)
-            .send()
-    };
+    let refused = || gw.get_with(&gw.a, "x.y.z", "/v2/tickets/pending-tickets");
     for _ in 0..20 {
-        problem(refused().await.unwrap(), 401).await;
+        problem(refused().await, 401).await;
     }
     let started = tokio::time::Instant::now();
-    let late = tokio::spawn(refused());
+    let late = refused();
     // Good requests from the same address are never held back.
-    let served = gw
-        .http
-        .get(gw.url("/v2/tickets/pending-tickets"))
-        .bearer_auth(&token)
-        .header("x-api-key", &gw.a.api_key)
-        .send()
-        .await
-        .unwrap();
+    let served = gw.get_with(&gw.a, &token, "/v2/tickets/pending-tickets").await;
     assert_eq!(served.status(), 200);
-    let body = problem(late.await.unwrap().unwrap(), 401).await;
+    let body = problem(late.await, 401).await;
     assert!(started.elapsed() >= Duration::from_millis(950), "held back for a second");
     assert_eq!(body["type"], "/problems/unauthorized");
 }

@@ -17,14 +17,7 @@ async fn lists_served(service: &TestService) -> f64 {
 async fn failures_of(gw: &TestGateway, token: &str, requests: usize) -> usize {
     let mut failures = 0;
     for _ in 0..requests {
-        let response = gw
-            .http
-            .get(gw.url("/v2/tickets/pending-tickets"))
-            .bearer_auth(token)
-            .header("x-api-key", &gw.a.api_key)
-            .send()
-            .await
-            .unwrap();
+        let response = gw.get_with(&gw.a, token, "/v2/tickets/pending-tickets").await;
         failures += usize::from(response.status() != 200);
     }
     failures

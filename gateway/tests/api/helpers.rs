@@ -228,6 +228,22 @@ impl TestGateway {
             .header("x-api-key", &client.api_key)
     }
 
+    /// GET `path` with `token` as the bearer token and `client`'s API key.
+    pub(crate) async fn get_with(
+        &self,
+        client: &Client,
+        token: &str,
+        path: &str,
+    ) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .header("x-api-key", &client.api_key)
+            .send()
+            .await
+            .expect("send")
+    }
+
     /// GET `path` as client A.
     pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.as_client(&self.a, reqwest::Method::GET, path).await.send().await.expect("send")

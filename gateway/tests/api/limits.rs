@@ -25,13 +25,13 @@ fn remaining(response: &Response) -> (Option<u64>, Option<u64>) {
 
 /// `GET /v2/tickets/pending-tickets` on `gw` as client A with `token`.
 async fn list(gw: &TestGateway, token: &str) -> Response {
-    gw.http
-        .get(gw.url("/v2/tickets/pending-tickets?limit=1"))
-        .bearer_auth(token)
-        .header("x-api-key", &gw.a.api_key)
-        .send()
-        .await
-        .unwrap()
+    gw.get_with(&gw.a, token, "/v2/tickets/pending-tickets?limit=1").await
+}
+
+/// [`list`] on the first gateway when `first`, else on the second.
+async fn alternate(first: bool, one: (&TestGateway, &str), two: (&TestGateway, &str)) -> Response {
+    let (gw, token) = if first { one } else { two };
+    list(gw, token).await
 }
 
 async fn with_limits(
@@ -64,13 +64,8 @@ async fn every_counted_answer_carries_the_limits_and_remaining_falls_by_one() {
     assert_eq!(remaining(&list(&gw, &token).await), (Some(8), Some(998)));
     // A 4xx of a counted request carries them too.
     let missing = gw
-        .http
-        .get(gw.url("/v2/tickets/pending-tickets/497f6eca-6276-4993-bfeb-53cbbbba6f08"))
-        .bearer_auth(&token)
-        .header("x-api-key", &gw.a.api_key)
-        .send()
-        .await
-        .unwrap();
+        .get_with(&gw.a, &token, "/v2/tickets/pending-tickets/497f6eca-6276-4993-bfeb-53cbbbba6f08")
+        .await;
     assert_eq!(remaining(&missing), (Some(7), Some(997)));
     problem(missing, 404).await;
     // A refusal before any client is known: the gateway's policy, no standing.
@@ -103,14 +98,7 @@ async fn the_daily_quota_refuses_until_midnight_utc() {
     let body = problem(refused, 429).await;
     assert!(body["detail"].as_str().unwrap().contains("Daily quota of 3"), "{body}");
     let b_token = gw.token(&gw.b).await;
-    let b = gw
-        .http
-        .get(gw.url("/v2/tickets/pending-tickets"))
-        .bearer_auth(b_token)
-        .header("x-api-key", &gw.b.api_key)
-        .send()
-        .await
-        .unwrap();
+    let b = gw.get_with(&gw.b, &b_token, "/v2/tickets/pending-tickets").await;
     assert_eq!(b.status(), 200, "another client has its own quota");
 }
 
@@ -124,7 +112,7 @@ async fn two_gateways_sharing_redis_let_exactly_the_quota_through() {
     let mut left_seen = Vec::new();
     for i in 0..30 {
         let response =
-            if i % 3 == 0 { list(&one, &one_token).await } else { list(&two, &two_token).await };
+            alternate(i % 3 == 0, (&one, one_token.as_str()), (&two, two_token.as_str())).await;
         match response.status() {
             StatusCode::OK => {
                 allowed += 1;
@@ -152,7 +140,7 @@ async fn two_gateways_sharing_redis_hold_one_burst_and_rate() {
     let mut allowed = 0u32;
     for i in 0..60 {
         let response =
-            if i % 2 == 0 { list(&one, &one_token).await } else { list(&two, &two_token).await };
+            alternate(i % 2 == 0, (&one, one_token.as_str()), (&two, two_token.as_str())).await;
         match response.status() {
             StatusCode::OK => allowed += 1,
             StatusCode::TOO_MANY_REQUESTS => {}

@@ -116,14 +116,7 @@ async fn rate_limited_requests_are_counted() {
     let token = gw.token(&gw.a).await;
     let mut limited = 0;
     for _ in 0..6 {
-        let response = gw
-            .http
-            .get(gw.url("/v2/tickets/pending-tickets"))
-            .bearer_auth(&token)
-            .header("x-api-key", &gw.a.api_key)
-            .send()
-            .await
-            .unwrap();
+        let response = gw.get_with(&gw.a, &token, "/v2/tickets/pending-tickets").await;
         limited += usize::from(response.status() == 429);
     }
     assert!(limited >= 3, "{limited}");

@@ -39,13 +39,7 @@ async fn gateway(addresses: Vec<SocketAddr>, files: ClientFiles) -> TestGateway 
 
 /// `GET /v2/tickets/pending-tickets` as partner A: the response.
 async fn list(gw: &TestGateway, token: &str) -> reqwest::Response {
-    gw.http
-        .get(gw.url("/v2/tickets/pending-tickets"))
-        .bearer_auth(token)
-        .header("x-api-key", &gw.a.api_key)
-        .send()
-        .await
-        .unwrap()
+    gw.get_with(&gw.a, token, "/v2/tickets/pending-tickets").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
