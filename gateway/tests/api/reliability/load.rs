@@ -199,8 +199,11 @@ impl Load {
             "no call sent once the service was ready again is answered 503"
         );
         assert!(tally.unavailable > 0, "the faults were seen as 503 problems");
+        // A call that found no instance to take it is answered when its deadline runs out, so
+        // a 503 may come right at the request timeout; measured here from the client's side,
+        // on a machine loaded by the other tests, it gets the client's own second of slack.
         assert!(
-            tally.slowest_unavailable < request_timeout,
+            tally.slowest_unavailable < request_timeout + Duration::from_secs(1),
             "503s come within the request timeout: {:?}",
             tally.slowest_unavailable
         );
