@@ -66,7 +66,7 @@ pub struct Cli {
     pub jwks_url: Option<String>,
 
     /// Requests per second per client; 0 disables the limit.
-    #[arg(long, env = "GATEWAY_RATE_LIMIT_PER_SECOND", default_value_t = 5)]
+    #[arg(long, env = "GATEWAY_RATE_LIMIT_PER_SECOND", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub rate_limit_per_second: u32,
 
     /// Burst per client.

@@ -31,6 +31,9 @@ use subtle::ConstantTimeEq;
 use toml::Spanned;
 use uuid::Uuid;
 
+/// The highest rate limit a client may have: the limiter counts in microseconds.
+const MAX_RATE: u32 = 1_000_000;
+
 /// A SHA-256 digest.
 pub(crate) type Digest32 = [u8; 32];
 
@@ -120,7 +123,7 @@ struct Entry {
     api_key_sha256: Option<Spanned<String>>,
     provider_id: Option<Spanned<String>>,
     scopes: Option<Spanned<String>>,
-    rate_limit_per_second: Option<u32>,
+    rate_limit_per_second: Option<Spanned<u32>>,
     rate_limit_burst: Option<u32>,
     daily_quota: Option<u32>,
 }
@@ -234,6 +237,14 @@ impl Credentials {
                 }
                 _ => {}
             }
+            if let Some(rate) = &entry.rate_limit_per_second
+                && *rate.get_ref() > MAX_RATE
+            {
+                return Err(invalid(
+                    &rate.span(),
+                    format!("rate_limit_per_second must be at most {MAX_RATE}"),
+                ));
+            }
             if credentials.clients.contains_key(id) {
                 return Err(invalid(&at, format!("client {id:?} is defined twice")));
             }
@@ -252,7 +263,7 @@ impl Credentials {
                 provider_id,
                 scopes,
                 limits: Overrides {
-                    per_second: entry.rate_limit_per_second,
+                    per_second: entry.rate_limit_per_second.map(Spanned::into_inner),
                     burst: entry.rate_limit_burst,
                     daily: entry.daily_quota,
                 },
@@ -324,6 +335,10 @@ mod tests {
             + "rate_limit_burst = -1\n";
         let message = error(&negative);
         assert!(message.contains("line 6"), "{message}");
+        let too_fast = client("a", HASH_A, HASH_A, "6f1b2a2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b")
+            + "rate_limit_per_second = 2000000\n";
+        let message = error(&too_fast);
+        assert!(message.contains("line 6") && message.contains("at most 1000000"), "{message}");
     }
 
     #[test]
