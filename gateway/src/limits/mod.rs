@@ -138,3 +138,24 @@ pub(crate) fn counted(path: &str) -> bool {
         && path != "/v2/docs"
         && !path.starts_with("/v2/docs/")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_that_is_not_redis_is_refused_without_repeating_it() {
+        let error = Limits::new(Some("http://user:hunter2@cache:6379")).unwrap_err().to_string();
+        assert!(error.contains("GATEWAY_REDIS_URL"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn only_v2_apart_from_its_document_is_counted() {
+        assert!(counted("/v2/tickets/pending-tickets"));
+        assert!(!counted("/v2/openapi.json"));
+        assert!(!counted("/v2/docs"));
+        assert!(!counted("/oauth2/token"));
+        assert!(!counted("/healthz"));
+    }
+}

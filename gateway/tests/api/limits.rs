@@ -183,3 +183,23 @@ async fn without_redis_the_gateways_count_alone_stay_ready_and_share_again_once_
     .await;
     assert!(shared_again, "counting is shared again once Redis is back");
 }
+
+#[tokio::test]
+async fn a_gateway_whose_redis_never_answered_serves_and_counts_alone() {
+    let options = Options {
+        rate_per_second: 5,
+        rate_burst: 10,
+        redis_url: Some("redis://:secret@127.0.0.1:1".into()),
+        ..Options::default()
+    };
+    let gw = TestGateway::start_with(Backend::Sqlite, options).await.unwrap();
+    let token = gw.token(&gw.a).await;
+    for left in (7..10).rev() {
+        let response = list(&gw, &token).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(remaining(&response).0, Some(left), "counted in-process");
+    }
+    let scraped = metrics::scrape(gw.metrics_addr).await;
+    let errors = metrics::sample(&scraped, "rate_limit_backend_errors_total", &[]).unwrap_or(0.0);
+    assert!(errors >= 1.0, "{errors}");
+}
