@@ -116,6 +116,11 @@ fn run_name(results: &[LoadResult], r: &LoadResult) -> String {
     format!("{} ({}{round}, c={})", label_of(r.scenario), r.label, r.concurrency)
 }
 
+/// How much higher `a`'s p50 is than `b`'s, when both rows ran.
+fn p50_gap(a: Option<&LoadResult>, b: Option<&LoadResult>) -> Option<f64> {
+    Some(a?.p50_ms - b?.p50_ms)
+}
+
 fn rate(r: Option<&LoadResult>) -> String {
     r.map_or("–".to_owned(), |r| {
         let mut s = format!("{:.0}", r.throughput);
@@ -242,10 +247,7 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         let grpc = find(&results, grpc_scenario, label);
         let (rest, grpc) = (rest.as_ref(), grpc.as_ref());
         let throughput_ratio = paired(&results, (rest_scenario, label), (grpc_scenario, label));
-        let added = match (rest, grpc) {
-            (Some(r), Some(g)) => Some(r.p50_ms - g.p50_ms),
-            _ => None,
-        };
+        let added = p50_gap(rest, grpc);
         let _ = writeln!(
             md,
             "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -425,17 +427,11 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         .into_iter()
         .flat_map(|s| rounds(&results, s, "latency"))
         .collect();
-    let added_c1 = match (
-        find(&results, Scenario::RestGet, "latency"),
-        find(&results, Scenario::GrpcGet, "latency"),
-    ) {
-        (Some(r), Some(g)) => Some(r.p50_ms - g.p50_ms),
-        _ => None,
-    };
-    let added_loaded = match (&rest_get, &grpc_get) {
-        (Some(r), Some(g)) => Some(r.p50_ms - g.p50_ms),
-        _ => None,
-    };
+    let added_c1 = p50_gap(
+        find(&results, Scenario::RestGet, "latency").as_ref(),
+        find(&results, Scenario::GrpcGet, "latency").as_ref(),
+    );
+    let added_loaded = p50_gap(rest_get.as_ref(), grpc_get.as_ref());
     let _ = writeln!(md, "| target | measured | verdict |");
     let _ = writeln!(md, "|---|---|---|");
     let _ = writeln!(
@@ -485,13 +481,10 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
             (Scenario::RestGet, "redis-limits"),
             (Scenario::RestGet, "limits-off"),
         );
-        let added = match (
-            find(&results, Scenario::RestGet, "redis-limits"),
-            find(&results, Scenario::RestGet, "limits-off"),
-        ) {
-            (Some(on), Some(off)) => Some(on.p50_ms - off.p50_ms),
-            _ => None,
-        };
+        let added = p50_gap(
+            find(&results, Scenario::RestGet, "redis-limits").as_ref(),
+            find(&results, Scenario::RestGet, "limits-off").as_ref(),
+        );
         let _ = writeln!(
             md,
             "| REST get with the Redis rate limiter ≥ 85% of limits off | {} (p50 +{} ms) | {} |",

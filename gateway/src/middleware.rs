@@ -62,6 +62,8 @@ pub(crate) fn apply<S: Clone + Send + Sync + 'static>(
     server_timeout: Duration,
     policy: Policy,
 ) -> Router<S> {
+    // Written once: the header of every answer given before a client is known.
+    let default_policy = policy.header();
     router.layer(
         ServiceBuilder::new()
             .layer(MapRequestLayer::new(drop_unsafe_request_id))
@@ -81,7 +83,7 @@ pub(crate) fn apply<S: Clone + Send + Sync + 'static>(
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
             .layer(axum::middleware::from_fn(move |request, next| {
-                rate_limit_headers(policy, request, next)
+                rate_limit_headers(default_policy.clone(), request, next)
             }))
             .layer(RequestMetricsLayer { metrics })
             .layer(MapResponseLayer::new(problem_for_bare_errors))
@@ -95,7 +97,7 @@ pub(crate) fn apply<S: Clone + Send + Sync + 'static>(
 /// own, once authentication has counted the request; else (the client unknown, the request
 /// refused before it was counted) the gateway's policy alone.
 async fn rate_limit_headers(
-    policy: Policy,
+    default_policy: Option<HeaderValue>,
     mut request: Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -107,7 +109,7 @@ async fn rate_limit_headers(
     let mut response = next.run(request).await;
     let (policy_header, standing_header) = match slot.get() {
         Some(standing) => (standing.policy.header(), standing.header()),
-        None => (policy.header(), None),
+        None => (default_policy, None),
     };
     let headers = response.headers_mut();
     if let Some(value) = policy_header {

@@ -89,17 +89,14 @@ impl SharedCounter {
     /// The connection, made on first use (or again after a failed first attempt). Once made,
     /// it reconnects by itself after Redis went away.
     async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        if let Some(connection) = self.connection.get() {
-            return Ok(connection.clone());
-        }
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1);
-        self.connection
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
-            .await
-            .cloned()
+        let connect = || async {
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(self.timeout))
+                .set_response_timeout(Some(self.timeout))
+                .set_number_of_retries(1);
+            ConnectionManager::new_with_config(self.client.clone(), config).await
+        };
+        self.connection.get_or_try_init(connect).await.cloned()
     }
 
     /// Counts one request of `client` under `policy`, unless a limit refuses it.

@@ -28,10 +28,41 @@ async fn list(gw: &TestGateway, token: &str) -> Response {
     gw.get_with(&gw.a, token, "/v2/tickets/pending-tickets?limit=1").await
 }
 
-/// [`list`] on the first gateway when `first`, else on the second.
-async fn alternate(first: bool, one: (&TestGateway, &str), two: (&TestGateway, &str)) -> Response {
-    let (gw, token) = if first { one } else { two };
-    list(gw, token).await
+/// Two gateways counting in one Redis, each with a token of its client A (same client id).
+struct TwoGateways {
+    one: TestGateway,
+    one_token: String,
+    two: TestGateway,
+    two_token: String,
+}
+
+impl TwoGateways {
+    async fn start(redis: &RedisServer, per_second: u32, burst: u32, daily: u32) -> Self {
+        let one = with_limits(per_second, burst, daily, Some(redis)).await;
+        let two = with_limits(per_second, burst, daily, Some(redis)).await;
+        let (one_token, two_token) = (one.token(&one.a).await, two.token(&two.a).await);
+        Self { one, one_token, two, two_token }
+    }
+
+    /// [`list`] through the first gateway.
+    async fn first(&self) -> Response {
+        list(&self.one, &self.one_token).await
+    }
+
+    /// [`list`] through the second gateway.
+    async fn second(&self) -> Response {
+        list(&self.two, &self.two_token).await
+    }
+
+    /// `requests` [`list`] calls one after the other: every `every`-th through the first
+    /// gateway, the others through the second.
+    async fn spread(&self, requests: usize, every: usize) -> Vec<Response> {
+        let mut responses = Vec::with_capacity(requests);
+        for i in 0..requests {
+            responses.push(if i % every == 0 { self.first().await } else { self.second().await });
+        }
+        responses
+    }
 }
 
 async fn with_limits(
@@ -105,14 +136,10 @@ async fn the_daily_quota_refuses_until_midnight_utc() {
 #[tokio::test]
 async fn two_gateways_sharing_redis_let_exactly_the_quota_through() {
     let Some(redis) = RedisServer::start().await else { return };
-    let (one, two) =
-        (with_limits(0, 0, 20, Some(&redis)).await, with_limits(0, 0, 20, Some(&redis)).await);
-    let (one_token, two_token) = (one.token(&one.a).await, two.token(&two.a).await);
+    let gateways = TwoGateways::start(&redis, 0, 0, 20).await;
     let mut allowed = 0;
     let mut left_seen = Vec::new();
-    for i in 0..30 {
-        let response =
-            alternate(i % 3 == 0, (&one, one_token.as_str()), (&two, two_token.as_str())).await;
+    for response in gateways.spread(30, 3).await {
         match response.status() {
             StatusCode::OK => {
                 allowed += 1;
@@ -133,21 +160,18 @@ async fn two_gateways_sharing_redis_let_exactly_the_quota_through() {
 #[tokio::test]
 async fn two_gateways_sharing_redis_hold_one_burst_and_rate() {
     let Some(redis) = RedisServer::start().await else { return };
-    let (one, two) =
-        (with_limits(5, 10, 0, Some(&redis)).await, with_limits(5, 10, 0, Some(&redis)).await);
-    let (one_token, two_token) = (one.token(&one.a).await, two.token(&two.a).await);
+    let gateways = TwoGateways::start(&redis, 5, 10, 0).await;
     let started = Instant::now();
+    let responses = gateways.spread(60, 2).await;
+    let elapsed = started.elapsed().as_secs_f64();
     let mut allowed = 0u32;
-    for i in 0..60 {
-        let response =
-            alternate(i % 2 == 0, (&one, one_token.as_str()), (&two, two_token.as_str())).await;
+    for response in responses {
         match response.status() {
             StatusCode::OK => allowed += 1,
             StatusCode::TOO_MANY_REQUESTS => {}
             other => panic!("unexpected {other}"),
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
     let most = 10.0 + 5.0 * elapsed + 1.0;
     assert!(f64::from(allowed) <= most, "{allowed} allowed in {elapsed:.2} s (at most {most:.1})");
     assert!(allowed >= 10, "the burst itself passes: {allowed}");
@@ -156,19 +180,15 @@ async fn two_gateways_sharing_redis_hold_one_burst_and_rate() {
 #[tokio::test]
 async fn without_redis_the_gateways_count_alone_stay_ready_and_share_again_once_it_is_back() {
     let Some(mut redis) = RedisServer::start().await else { return };
-    let (one, two) =
-        (with_limits(0, 0, 1000, Some(&redis)).await, with_limits(0, 0, 1000, Some(&redis)).await);
-    let (one_token, two_token) = (one.token(&one.a).await, two.token(&two.a).await);
-    assert_eq!(remaining(&list(&one, &one_token).await).1, Some(999));
-    assert_eq!(remaining(&list(&two, &two_token).await).1, Some(998), "one shared count");
+    let gateways = TwoGateways::start(&redis, 0, 0, 1000).await;
+    assert_eq!(remaining(&gateways.first().await).1, Some(999));
+    assert_eq!(remaining(&gateways.second().await).1, Some(998), "one shared count");
     redis.kill().await;
-    for _ in 0..5 {
-        for (gw, token) in [(&one, &one_token), (&two, &two_token)] {
-            let response = list(gw, token).await;
-            assert_eq!(response.status(), 200, "no 5xx, no refusal while Redis is away");
-            assert!(remaining(&response).1.is_some(), "still counted, in-process");
-        }
+    for response in gateways.spread(10, 2).await {
+        assert_eq!(response.status(), 200, "no 5xx, no refusal while Redis is away");
+        assert!(remaining(&response).1.is_some(), "still counted, in-process");
     }
+    let one = &gateways.one;
     assert_eq!(one.http.get(one.url("/readyz")).send().await.unwrap().status(), 200);
     let scraped = metrics::scrape(one.metrics_addr).await;
     let errors = metrics::sample(&scraped, "rate_limit_backend_errors_total", &[]).unwrap_or(0.0);
@@ -176,8 +196,8 @@ async fn without_redis_the_gateways_count_alone_stay_ready_and_share_again_once_
     redis.restart().await;
     // Back to one shared count (Redis restarted empty): both gateways see it fall together.
     let shared_again = eventually(Duration::from_secs(10), || async {
-        let first = remaining(&list(&one, &one_token).await).1;
-        let second = remaining(&list(&two, &two_token).await).1;
+        let first = remaining(&gateways.first().await).1;
+        let second = remaining(&gateways.second().await).1;
         matches!((first, second), (Some(a), Some(b)) if a == b + 1 && a > 990)
     })
     .await;
