@@ -12,7 +12,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::migration::Migrator;
+use super::{errors::is_busy, migration::Migrator};
 
 /// Pool bounds. Every one of them is finite so a slow or dead database turns into quick,
 /// retryable UNAVAILABLE answers instead of a pile of waiting requests.
@@ -114,14 +114,33 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
             txn.commit().await
         }
         _ => {
-            let txn = db
-                .begin_with_options(TransactionOptions {
-                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                    ..TransactionOptions::default()
-                })
-                .await?;
-            Migrator::up(&txn, None).await?;
-            txn.commit().await
+            // A fresh file is switched to WAL by the first connection that opens it. When two
+            // connections switch at once, SQLite refuses one with SQLITE_BUSY at once (its
+            // deadlock avoidance, which skips the busy timeout); by the time it is retried the
+            // file is in WAL mode and opening is a no-op.
+            let started = tokio::time::Instant::now();
+            loop {
+                match migrate_sqlite(db).await {
+                    Err(err) if is_busy(&err) && started.elapsed() < SQLITE_MIGRATION_PATIENCE => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    result => return result,
+                }
+            }
         }
     }
+}
+
+/// How long a SQLite migration keeps retrying a busy database before it gives up.
+const SQLITE_MIGRATION_PATIENCE: Duration = Duration::from_secs(10);
+
+async fn migrate_sqlite(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }

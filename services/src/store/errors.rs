@@ -40,6 +40,18 @@ fn is_unavailable_sqlx(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether SQLite refused `err` because another connection held the lock (SQLITE_BUSY).
+pub(super) fn is_busy(err: &DbErr) -> bool {
+    let sqlx = match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e.deref(),
+        _ => return false,
+    };
+    matches!(sqlx, sqlx::Error::Database(db)
+        if db.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 5))
+}
+
 /// SQLSTATEs (PostgreSQL) and result codes (SQLite) that mean "try again later", not "bug".
 fn is_unavailable_code(code: &str) -> bool {
     // PostgreSQL: class 08 connection exception, 53 insufficient resources, 57P0x shutdown /
