@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Conflict,
     /// The caller sent too much, too fast.
     ResourceExhausted,
+    /// A position in the event log that is older than what is retained.
+    Gone,
     /// A dependency (the database, the ticket service) cannot be reached; safe to retry.
     Unavailable,
     /// The operation did not finish within the caller's deadline.
@@ -33,13 +35,14 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for exhaustive table tests.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::InvalidArgument,
         Self::Unauthenticated,
         Self::PermissionDenied,
         Self::NotFound,
         Self::Conflict,
         Self::ResourceExhausted,
+        Self::Gone,
         Self::Unavailable,
         Self::DeadlineExceeded,
         Self::Internal,
@@ -55,6 +58,7 @@ impl ErrorKind {
             Self::NotFound => Code::NotFound,
             Self::Conflict => Code::FailedPrecondition,
             Self::ResourceExhausted => Code::ResourceExhausted,
+            Self::Gone => Code::OutOfRange,
             Self::Unavailable => Code::Unavailable,
             Self::DeadlineExceeded => Code::DeadlineExceeded,
             Self::Internal => Code::Internal,
@@ -66,7 +70,8 @@ impl ErrorKind {
     #[must_use]
     pub const fn from_grpc_code(code: Code) -> Self {
         match code {
-            Code::InvalidArgument | Code::OutOfRange => Self::InvalidArgument,
+            Code::InvalidArgument => Self::InvalidArgument,
+            Code::OutOfRange => Self::Gone,
             Code::Unauthenticated => Self::Unauthenticated,
             Code::PermissionDenied => Self::PermissionDenied,
             Code::NotFound => Self::NotFound,

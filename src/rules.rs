@@ -78,6 +78,76 @@ impl TryFrom<i64> for Offset {
     }
 }
 
+/// The violation message for an event page size out of bounds.
+pub const EVENT_LIMIT_RULE: &str = "must be an integer between 1 and 1000";
+
+/// The violation message for an event position that is not a non-negative integer.
+pub const AFTER_RULE: &str = "must be an event id: an integer greater than or equal to 0";
+
+/// Size of a page of events: 1..=1000, 100 by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventLimit(u16);
+
+impl EventLimit {
+    /// The largest page of events a caller may ask for.
+    pub const MAX: u16 = 1000;
+    /// The page size when the caller names none.
+    pub const DEFAULT: Self = Self(100);
+
+    /// The page size.
+    #[must_use]
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl Default for EventLimit {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl TryFrom<i64> for EventLimit {
+    type Error = &'static str;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        u16::try_from(value)
+            .ok()
+            .filter(|v| (1..=Self::MAX).contains(v))
+            .map(Self)
+            .ok_or(EVENT_LIMIT_RULE)
+    }
+}
+
+/// A position in the event log: the id of the last event a reader has, 0 before the first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct EventPosition(i64);
+
+impl EventPosition {
+    /// Before the oldest retained event.
+    pub const START: Self = Self(0);
+
+    /// The id of the last event read.
+    #[must_use]
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+
+    /// The position after the event with id `id`, when it is one (≥ 0).
+    #[must_use]
+    pub const fn new(id: i64) -> Option<Self> {
+        if id >= 0 { Some(Self(id)) } else { None }
+    }
+}
+
+impl TryFrom<i64> for EventPosition {
+    type Error = &'static str;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        Self::new(value).ok_or(AFTER_RULE)
+    }
+}
+
 /// Parses the canonical hyphenated UUID form (36 characters, any case).
 ///
 /// The simple, braced and URN forms that `Uuid::parse_str` also takes are refused: partners see
@@ -108,6 +178,17 @@ mod tests {
         ] {
             assert!(parse_uuid(input).is_err(), "{input:?}");
         }
+    }
+
+    #[test]
+    fn event_limits_are_one_to_a_thousand_and_positions_not_negative() {
+        assert_eq!(EventLimit::try_from(1).map(EventLimit::get), Ok(1));
+        assert_eq!(EventLimit::try_from(1000).map(EventLimit::get), Ok(1000));
+        for bad in [0, 1001, -1, i64::MAX] {
+            assert!(EventLimit::try_from(bad).is_err(), "{bad}");
+        }
+        assert_eq!(EventPosition::try_from(0), Ok(EventPosition::START));
+        assert!(EventPosition::try_from(-1).is_err());
     }
 
     #[test]

@@ -76,6 +76,12 @@ pub(crate) const fn presentation(kind: ErrorKind) -> Presentation {
             "Too many requests",
             "Too many requests; retry later.",
         ),
+        ErrorKind::Gone => (
+            StatusCode::GONE,
+            "/problems/gone",
+            "Gone",
+            "The event position is older than the retained log; resume from after=0.",
+        ),
         ErrorKind::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             "/problems/service-unavailable",
@@ -317,6 +323,7 @@ mod tests {
             (ErrorKind::Conflict, StatusCode::CONFLICT),
             (ErrorKind::Unauthenticated, StatusCode::UNAUTHORIZED),
             (ErrorKind::PermissionDenied, StatusCode::FORBIDDEN),
+            (ErrorKind::Gone, StatusCode::GONE),
             (ErrorKind::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
             (ErrorKind::DeadlineExceeded, StatusCode::GATEWAY_TIMEOUT),
             (ErrorKind::Internal, StatusCode::INTERNAL_SERVER_ERROR),

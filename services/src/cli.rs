@@ -69,6 +69,10 @@ pub struct Cli {
     #[arg(long, env = "TICKETS_SHUTDOWN_GRACE_SECONDS", default_value_t = 20, global = true)]
     pub shutdown_grace_seconds: u64,
 
+    /// How many days events are kept in the log (docs/events.md); older ones are deleted.
+    #[arg(long, env = "TICKETS_EVENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650), global = true)]
+    pub event_retention_days: u64,
+
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -229,6 +233,7 @@ impl Cli {
                     shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
                     health_interval: Duration::from_millis(self.health_interval_ms),
                     tls_reload: tickets_runtime::tls::RELOAD_EVERY,
+                    event_retention: Duration::from_secs(self.event_retention_days * 24 * 3600),
                 };
                 let served =
                     grpc::serve(listener, db, metrics, settings, security, shutdown_signal()).await;

@@ -14,6 +14,9 @@ pub enum Error {
     /// The ticket exists but is not in a state that allows the operation.
     #[error("{0}")]
     Conflict(&'static str),
+    /// The event position is older than the retained log; the reader must start over.
+    #[error("event position {0} is older than the retained log")]
+    Gone(i64),
     /// The store cannot be reached (or is too busy to answer); safe to retry.
     #[error("the ticket store is unavailable: {0}")]
     Unavailable(String),

@@ -4,6 +4,7 @@
 
 mod employee;
 mod error;
+mod event;
 mod ids;
 mod paging;
 mod ticket;
@@ -11,6 +12,7 @@ mod vin;
 
 pub use employee::{EmailAddress, Employee, EmployeeRole, PersonName};
 pub use error::Error;
+pub use event::{Change, EventLimit, EventPosition, EventQuery, TicketEvent};
 pub use ids::{CustomerId, EmployeeId, ProviderId, TicketId, parse_uuid};
 pub use paging::{Limit, ListQuery, Offset, Page};
 pub use ticket::{InProgressTicket, NewTicket, PendingTicket, TicketState};

@@ -92,17 +92,24 @@ fn named_provider(headers: &http::HeaderMap) -> Result<Option<ProviderId>, ()> {
     single(headers, PROVIDER_ID)?.map(|text| ProviderId::try_from(text).map_err(|_| ())).transpose()
 }
 
-/// The provider a call with these headers may act for, or why it may not be made.
+/// When the token a call was verified with expires (Unix seconds): a watch ends then, and the
+/// caller resumes with a fresh token.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TokenExpiry(pub(crate) i64);
+
+/// The provider a call with these headers may act for, and when its token expires (none when
+/// tokens are not verified); or why it may not be made.
 async fn authorize(
     verifier: Option<&Verifier>,
     path: &str,
     headers: &http::HeaderMap,
-) -> Result<ProviderId, Status> {
+) -> Result<(ProviderId, Option<TokenExpiry>), Status> {
     let unauthenticated = |why: &str| Status::unauthenticated(why.to_owned());
     let Some(verifier) = verifier else {
         return named_provider(headers)
             .ok()
             .flatten()
+            .map(|provider| (provider, None))
             .ok_or_else(|| unauthenticated("x-provider-id metadata with a UUID is required"));
     };
     let token = single(headers, AUTHORIZATION)
@@ -126,14 +133,17 @@ async fn authorize(
     if !required(path).is_some_and(|scope| rights.contains(scope)) {
         return Err(denied());
     }
-    match (verified.provider, named_provider(headers)) {
-        (Some(bound), Ok(None)) => Ok(ProviderId::new(bound)),
-        (Some(bound), Ok(Some(named))) if named.get() == bound => Ok(named),
-        (Some(_), _) => Err(denied()),
-        (None, _) if !rights.contains(Scope::ProvidersAny) => Err(denied()),
-        (None, Ok(Some(named))) => Ok(named),
-        (None, _) => Err(unauthenticated("x-provider-id metadata with a UUID is required")),
-    }
+    let provider = match (verified.provider, named_provider(headers)) {
+        (Some(bound), Ok(None)) => ProviderId::new(bound),
+        (Some(bound), Ok(Some(named))) if named.get() == bound => named,
+        (Some(_), _) => return Err(denied()),
+        (None, _) if !rights.contains(Scope::ProvidersAny) => return Err(denied()),
+        (None, Ok(Some(named))) => named,
+        (None, _) => {
+            return Err(unauthenticated("x-provider-id metadata with a UUID is required"));
+        }
+    };
+    Ok((provider, Some(TokenExpiry(verified.expires_at))))
 }
 
 /// The layer, for `tonic::transport::Server::layer`.
@@ -182,8 +192,11 @@ where
         let verifier = self.callers.verifier.clone();
         Box::pin(async move {
             match authorize(verifier.as_deref(), request.uri().path(), request.headers()).await {
-                Ok(provider) => {
+                Ok((provider, expiry)) => {
                     request.extensions_mut().insert(provider);
+                    if let Some(expiry) = expiry {
+                        request.extensions_mut().insert(expiry);
+                    }
                     inner.call(request).await
                 }
                 Err(status) => Ok(status.into_http()),

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use tickets_contract::v2;
 
 use crate::domain::{
-    CustomerId, EmailAddress, Employee, EmployeeId, EmployeeRole, Error, InProgressTicket, Limit,
-    ListQuery, NewTicket, Offset, Page, PendingTicket, PersonName, ProviderId, TicketId, Vin,
-    parse_uuid,
+    Change, CustomerId, EmailAddress, Employee, EmployeeId, EmployeeRole, Error, EventLimit,
+    EventPosition, EventQuery, InProgressTicket, Limit, ListQuery, NewTicket, Offset, Page,
+    PendingTicket, PersonName, ProviderId, TicketEvent, TicketId, Vin, parse_uuid,
 };
 use tickets_contract::violations::Violations;
 
@@ -38,6 +38,31 @@ impl TryFrom<v2::ListTicketsRequest> for ListQuery {
         };
         Ok(violations.finish(|| Some(Self { limit: limit?, offset: offset?, ticket_number }))?)
     }
+}
+
+/// The effective page of events; absent values take their defaults, which the response echoes.
+impl TryFrom<v2::ListTicketEventsRequest> for EventQuery {
+    type Error = Error;
+
+    fn try_from(request: v2::ListTicketEventsRequest) -> Result<Self, Error> {
+        let v2::ListTicketEventsRequest { after, limit } = request;
+        let mut violations = Violations::new();
+        let after = violations.check("after", EventPosition::try_from(after.unwrap_or(0)));
+        let limit = match limit {
+            Some(value) => violations.check("limit", EventLimit::try_from(i64::from(value))),
+            None => Some(EventLimit::DEFAULT),
+        };
+        Ok(violations.finish(|| Some(Self { after: after?, limit: limit? }))?)
+    }
+}
+
+/// Where a watch starts.
+pub(crate) fn watch_position(
+    request: v2::WatchTicketEventsRequest,
+) -> Result<EventPosition, Error> {
+    let v2::WatchTicketEventsRequest { after } = request;
+    EventPosition::try_from(after.unwrap_or(0))
+        .map_err(|message| Error::violation("after", message))
 }
 
 impl TryFrom<v2::GetTicketRequest> for TicketId {
@@ -215,6 +240,45 @@ impl From<Listed<InProgressTicket>> for v2::ListInProgressTicketsResponse {
     fn from(listed: Listed<InProgressTicket>) -> Self {
         let (limit, offset, ticket_number, result, total) = listed.into_fields();
         Self { limit, offset, ticket_number, result, total }
+    }
+}
+
+impl From<TicketEvent> for v2::TicketEvent {
+    fn from(event: TicketEvent) -> Self {
+        let TicketEvent { id, provider: _, occurred_at, change } = event;
+        let (kind, ticket) = match change {
+            Change::Created(ticket) => {
+                (v2::TicketEventType::Created, v2::ticket_event::Ticket::Pending(ticket.into()))
+            }
+            Change::ServiceStarted(ticket) => (
+                v2::TicketEventType::ServiceStarted,
+                v2::ticket_event::Ticket::InProgress(ticket.into()),
+            ),
+        };
+        Self {
+            id,
+            r#type: kind.into(),
+            occurred_at: Some(timestamp(occurred_at)),
+            ticket: Some(ticket),
+        }
+    }
+}
+
+/// A page of events, with the effective query it answers.
+#[derive(Debug)]
+pub(crate) struct EventPage {
+    pub(crate) query: EventQuery,
+    pub(crate) events: Vec<TicketEvent>,
+}
+
+impl From<EventPage> for v2::ListTicketEventsResponse {
+    fn from(page: EventPage) -> Self {
+        let EventPage { query, events } = page;
+        Self {
+            after: query.after.get(),
+            limit: i32::from(query.limit.get()),
+            result: events.into_iter().map(Into::into).collect(),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod health;
 mod observe;
 mod status;
 mod tickets;
+mod watch;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -33,13 +34,14 @@ pub use callers::Callers;
 pub use health::Health;
 pub use tickets_runtime::tls::ServerTls;
 
-use crate::metrics::Metrics;
+use crate::{events::Hub, metrics::Metrics};
 
 /// The state every handler shares; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Service {
     db: DatabaseConnection,
     metrics: Arc<Metrics>,
+    hub: Hub,
 }
 
 /// Limits and timings of the server.
@@ -53,6 +55,8 @@ pub struct ServerSettings {
     pub health_interval: Duration,
     /// With TLS: how often the certificate files are checked for a replacement.
     pub tls_reload: Duration,
+    /// How long events are kept (`TICKETS_EVENT_RETENTION_DAYS`).
+    pub event_retention: Duration,
 }
 
 /// Who may connect and call: the TLS of the connection (mutual with a client CA), and the check
@@ -75,6 +79,7 @@ impl Default for ServerSettings {
             shutdown_grace: Duration::from_secs(20),
             health_interval: Duration::from_secs(2),
             tls_reload: tickets_runtime::tls::RELOAD_EVERY,
+            event_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -111,7 +116,9 @@ pub async fn serve(
         .build_v1alpha()
         .context("building the reflection service")?;
 
-    let service = Service { db, metrics: metrics.clone() };
+    let hub = Hub::new(db.clone(), settings.event_retention);
+    let hub_task = tokio::spawn(hub.clone().run());
+    let service = Service { db, metrics: metrics.clone(), hub: hub.clone() };
     let max = settings.max_message_bytes;
     let tickets = TicketServiceServer::new(service.clone())
         .max_decoding_message_size(max)
@@ -127,6 +134,9 @@ pub async fn serve(
             shutdown.await;
             tracing::info!("shutdown requested: reporting NOT_SERVING and draining");
             health.shut_down().await;
+            // Watches end now, so their callers resume on another replica instead of waiting
+            // for the grace period to cut them off.
+            hub.close();
             let _ = stopping_tx.send(true);
         }
     };
@@ -194,6 +204,7 @@ pub async fn serve(
         }
     };
     watcher.abort();
+    hub_task.abort();
     if let Some(health_only) = health_only {
         health_only.abort();
     }

@@ -13,6 +13,7 @@ pub(crate) const fn kind(error: &Error) -> ErrorKind {
         Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
         Error::NotFound(_) => ErrorKind::NotFound,
         Error::Conflict(_) => ErrorKind::Conflict,
+        Error::Gone(_) => ErrorKind::Gone,
         Error::Unavailable(_) => ErrorKind::Unavailable,
         Error::Internal(_) => ErrorKind::Internal,
     }
@@ -25,6 +26,10 @@ impl From<Error> for Status {
             Error::InvalidArgument(violations) => violations.into_status(),
             Error::NotFound(what) => Self::new(code, format!("{what} not found")),
             Error::Conflict(why) => Self::new(code, why),
+            Error::Gone(after) => Self::new(
+                code,
+                format!("event {after} is older than the retained log; resume from after = 0"),
+            ),
             Error::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "ticket store unavailable");
                 Self::new(code, "the ticket store is temporarily unavailable; retry later")

@@ -7,6 +7,7 @@ use super::{
     Service,
     callers::provider_of,
     convert::{self, Listed},
+    watch::Watch,
 };
 use crate::{
     domain::{Error, InProgressTicket, ListQuery, PendingTicket, TicketId},
@@ -65,6 +66,7 @@ impl TicketService for Service {
         let started = store::start_service(&self.db, provider, call.ticket, call.operator).await?;
         if matches!(started, store::Started::Now(_)) {
             self.metrics.service_started();
+            self.hub.poke();
         }
         Ok(Response::new(started.into_ticket().into()))
     }
@@ -90,6 +92,23 @@ impl TicketService for Service {
         let provider = provider_of(&request)?;
         let new = convert::new_ticket(provider, request.into_inner())?;
         let ticket = store::create_pending_ticket(&self.db, new).await?;
+        self.hub.poke();
         Ok(Response::new(ticket.into()))
+    }
+
+    async fn list_ticket_events(
+        &self,
+        request: Request<v2::ListTicketEventsRequest>,
+    ) -> Result<Response<v2::ListTicketEventsResponse>, Status> {
+        self.list_events(request).await
+    }
+
+    type WatchTicketEventsStream = Watch;
+
+    async fn watch_ticket_events(
+        &self,
+        request: Request<v2::WatchTicketEventsRequest>,
+    ) -> Result<Response<Watch>, Status> {
+        self.watch_events(request).await
     }
 }

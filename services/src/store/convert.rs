@@ -1,9 +1,10 @@
 //! Rows ↔ domain values, in one place. Each conversion destructures the whole row, so a new
 //! column fails to compile here until it is handled.
 
-use super::entity::ticket;
+use super::entity::{ticket, ticket_event};
 use crate::domain::{
-    CustomerId, EmployeeId, Error, InProgressTicket, PendingTicket, TicketId, TicketState,
+    Change, CustomerId, EmployeeId, Error, InProgressTicket, PendingTicket, ProviderId,
+    TicketEvent, TicketId, TicketState,
 };
 
 /// A ticket type that stands for one state, as the store reads it: the state its rows are
@@ -80,3 +81,56 @@ impl FromRow for InProgressTicket {
         }
     }
 }
+
+/// The event a numbered `ticket_events` row holds: its ticket columns read back as the ticket
+/// row they were copied from, in the state the event's type says.
+pub(crate) fn event_from_row(row: ticket_event::Model) -> Result<TicketEvent, Error> {
+    let ticket_event::Model {
+        seq,
+        id,
+        provider_id,
+        kind,
+        occurred_at,
+        ticket_id,
+        ticket_number,
+        created_at,
+        customer_id,
+        vehicle_model_id,
+        vin,
+        connection_id,
+        operator_id,
+        service_started_at,
+        voucher_code,
+        outsourced,
+    } = row;
+    let id = id.ok_or_else(|| Error::Internal(format!("event {seq} was read unnumbered")))?;
+    let state = match kind.as_str() {
+        CREATED => ticket::State::Pending,
+        SERVICE_STARTED => ticket::State::InProgress,
+        other => return Err(Error::Internal(format!("event {id} has the unknown type {other}"))),
+    };
+    let ticket = ticket::Model {
+        ticket_number,
+        id: ticket_id,
+        provider_id,
+        state,
+        created_at,
+        customer_id,
+        vehicle_model_id,
+        vin,
+        connection_id,
+        operator_id,
+        service_started_at,
+        voucher_code,
+        outsourced,
+    };
+    let change = match state {
+        ticket::State::Pending => Change::Created(PendingTicket::from_row(ticket)?),
+        ticket::State::InProgress => Change::ServiceStarted(InProgressTicket::from_row(ticket)?),
+    };
+    Ok(TicketEvent { id, provider: ProviderId::new(provider_id), occurred_at, change })
+}
+
+/// The `type` the triggers write for each change.
+const CREATED: &str = "ticket.created";
+const SERVICE_STARTED: &str = "ticket.service-started";

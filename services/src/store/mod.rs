@@ -9,6 +9,7 @@ mod convert;
 mod employees;
 mod entity;
 mod errors;
+pub(crate) mod events;
 mod migration;
 mod tickets;
 

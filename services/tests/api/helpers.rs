@@ -32,6 +32,11 @@ impl TestApp {
         Some(Self { channel: service.channel.clone(), service, _database: database })
     }
 
+    /// The database the server uses, for a second replica or direct statements.
+    pub(crate) fn database_url(&self) -> &str {
+        &self._database.url
+    }
+
     pub(crate) fn tickets(&self) -> TicketServiceClient<Channel> {
         TicketServiceClient::new(self.channel.clone())
     }
@@ -99,6 +104,8 @@ calls! {
         tickets.list_in_progress_tickets(v2::ListTicketsRequest) -> v2::ListInProgressTicketsResponse;
     /// StartService.
     start_service: tickets.start_service(v2::StartServiceRequest) -> v2::InProgressTicket;
+    /// ListTicketEvents.
+    events: tickets.list_ticket_events(v2::ListTicketEventsRequest) -> v2::ListTicketEventsResponse;
     /// UpsertEmployee.
     upsert: employees.upsert_employee(v2::UpsertEmployeeRequest) -> v2::Employee;
 }

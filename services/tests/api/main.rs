@@ -10,6 +10,7 @@ mod callers;
 mod concurrency;
 mod employees;
 mod errors;
+mod events;
 mod isolation;
 mod list;
 mod migrations;

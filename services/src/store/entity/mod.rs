@@ -3,3 +3,4 @@
 
 pub(crate) mod employee;
 pub(crate) mod ticket;
+pub(crate) mod ticket_event;

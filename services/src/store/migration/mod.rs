@@ -8,6 +8,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261129_000001_create_tickets;
 mod m20261129_000002_create_employees;
+mod m20261202_000003_create_ticket_events;
 
 /// Every migration of the ticket store, oldest first.
 #[derive(Debug)]
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_create_tickets::Migration),
             Box::new(m20261129_000002_create_employees::Migration),
+            Box::new(m20261202_000003_create_ticket_events::Migration),
         ]
     }
 }

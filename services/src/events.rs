@@ -1,0 +1,249 @@
+//! The hub of live events in one service process (docs/events.md): it learns that events were
+//! committed, reads them once, and hands them to every watcher of the process.
+//!
+//! - PostgreSQL: one listening connection (`LISTEN ticket_events_staged, ticket_events`). A
+//!   staged event (a trigger's `NOTIFY` at commit) makes the hub run the sequencer, which
+//!   numbers it and notifies every replica's hub; a numbered one makes the hub read what is new.
+//!   When the listening connection breaks (a database restart, a failover), the hub connects
+//!   again and reads what it missed meanwhile, so the gap loses nothing.
+//! - SQLite: the process is the only writer; the handlers [`poke`](Hub::poke) the hub after a
+//!   change.
+//! - Both: a tick every [`TICK`] reads anyway, for writers the hub cannot hear (another process
+//!   on the same SQLite file, a notification lost with a connection), and the pruning of events
+//!   older than the retention runs every [`PRUNE_EVERY`].
+//!
+//! Watchers get `Arc`s of each event through a bounded broadcast: one that falls behind by more
+//! than [`CAPACITY`] events is told so (`Lagged`) and reads what it missed from the database.
+
+use std::{sync::Arc, time::Duration};
+
+use sea_orm::{DatabaseConnection, DbBackend};
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use tokio::sync::{Notify, broadcast, watch};
+
+use crate::{
+    domain::{Error, TicketEvent},
+    store::events,
+};
+
+/// How often the hub reads new events without being told to.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// How often events older than the retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// How many events a watcher may fall behind the hub before it must read from the database.
+const CAPACITY: usize = 4096;
+
+/// The channels the hub listens on: events staged (to number) and numbered (to read).
+const STAGED: &str = "ticket_events_staged";
+const NUMBERED: &str = "ticket_events";
+
+/// What a watcher receives.
+pub(crate) type Live = broadcast::Receiver<Arc<TicketEvent>>;
+
+/// The hub; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Hub {
+    db: DatabaseConnection,
+    sender: broadcast::Sender<Arc<TicketEvent>>,
+    wake: Arc<Notify>,
+    closing: watch::Sender<bool>,
+    retention: Duration,
+}
+
+impl Hub {
+    /// A hub over `db` that keeps events for `retention`; nothing happens until [`run`](Self::run).
+    #[must_use]
+    pub fn new(db: DatabaseConnection, retention: Duration) -> Self {
+        Self {
+            db,
+            sender: broadcast::channel(CAPACITY).0,
+            wake: Arc::new(Notify::new()),
+            closing: watch::channel(false).0,
+            retention,
+        }
+    }
+
+    /// Live events from now on.
+    pub(crate) fn subscribe(&self) -> Live {
+        self.sender.subscribe()
+    }
+
+    /// Resolves once the hub is closing: every watcher ends so its caller resumes elsewhere.
+    pub(crate) fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Tells the hub that this process just committed a change.
+    pub(crate) fn poke(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Ends every watch (graceful shutdown): the callers resume on another replica.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Runs until [`close`](Self::close): listens, numbers, reads and fans out.
+    pub async fn run(self) {
+        let mut closing = self.closing();
+        let postgres = self.db.get_database_backend() == DbBackend::Postgres;
+        let prune = tokio::spawn(self.clone().prune_every(PRUNE_EVERY));
+        tokio::select! {
+            () = async {
+                if postgres { self.listen().await } else { self.tick_and_poke().await }
+            } => {}
+            _ = closing.wait_for(|closing| *closing) => {}
+        }
+        prune.abort();
+    }
+
+    /// SQLite: read on every poke and every tick.
+    async fn tick_and_poke(&self) {
+        let mut last = self.start().await;
+        loop {
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(TICK) => {}
+            }
+            last = self.fan_out(last).await;
+        }
+    }
+
+    /// PostgreSQL: number on `staged`, read on `numbered`, and both on every tick and after a
+    /// reconnection.
+    async fn listen(&self) {
+        let mut last = self.start().await;
+        let mut listener = None;
+        loop {
+            if listener.is_none() {
+                listener = self.connect_listener().await;
+                // Whatever was committed while nobody listened is staged or numbered by now.
+                self.number().await;
+                last = self.fan_out(last).await;
+            }
+            let Some(connection) = listener.as_mut() else {
+                tokio::time::sleep(TICK).await;
+                continue;
+            };
+            let (mut staged, mut numbered) = (false, false);
+            tokio::select! {
+                received = connection.try_recv() => match received {
+                    Ok(Some(notification)) => {
+                        staged |= notification.channel() == STAGED;
+                        numbered |= notification.channel() == NUMBERED;
+                    }
+                    Ok(None) => {
+                        tracing::warn!("event listener connection lost; reconnected, catching up");
+                        (staged, numbered) = (true, true);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "event listener failed; reconnecting");
+                        listener = None;
+                        continue;
+                    }
+                },
+                () = self.wake.notified() => staged = true,
+                () = tokio::time::sleep(TICK) => (staged, numbered) = (true, true),
+            }
+            // Everything already waiting is handled by the same pass.
+            while let Some(notification) = connection.next_buffered() {
+                staged |= notification.channel() == STAGED;
+                numbered |= notification.channel() == NUMBERED;
+            }
+            if staged && self.number().await > 0 {
+                numbered = true;
+            }
+            if numbered {
+                last = self.fan_out(last).await;
+            }
+        }
+    }
+
+    async fn connect_listener(&self) -> Option<PgListener> {
+        // A pool of its own with one connection, so that listening never takes a connection
+        // the calls need.
+        let options = self.db.get_postgres_connection_pool().connect_options();
+        let pool = PgPoolOptions::new().max_connections(1).connect_lazy_with((*options).clone());
+        let connected = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen_all([STAGED, NUMBERED]).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match connected.await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for events; retrying");
+                None
+            }
+        }
+    }
+
+    /// Runs the sequencer once; how many events it numbered.
+    async fn number(&self) -> u64 {
+        match events::number_staged(&self.db).await {
+            Ok(numbered) => numbered,
+            Err(error) => {
+                tracing::warn!(%error, "numbering events failed; retrying at the next tick");
+                0
+            }
+        }
+    }
+
+    /// The id the hub starts after: the newest event when it starts (watchers read older ones
+    /// from the database themselves).
+    async fn start(&self) -> i64 {
+        loop {
+            match events::head(&self.db).await {
+                Ok(head) => return head,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the event log; retrying");
+                    tokio::time::sleep(TICK).await;
+                }
+            }
+        }
+    }
+
+    /// Reads every event after `last` and hands each to the watchers; the new `last`.
+    async fn fan_out(&self, mut last: i64) -> i64 {
+        loop {
+            let batch = match events::since(&self.db, last).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    log_read_failure(&error);
+                    return last;
+                }
+            };
+            let Some(newest) = batch.last().map(|event| event.id) else { return last };
+            for event in batch {
+                // No watcher is not an error: the event is in the log for whoever comes.
+                let _ = self.sender.send(Arc::new(event));
+            }
+            last = newest;
+        }
+    }
+
+    async fn prune_every(self, every: Duration) {
+        loop {
+            let cut = chrono::Duration::from_std(self.retention)
+                .ok()
+                .and_then(|retention| chrono::Utc::now().checked_sub_signed(retention));
+            // A retention too long to subtract keeps everything.
+            let pruned = match cut {
+                Some(cut) => events::prune(&self.db, cut).await,
+                None => Ok(0),
+            };
+            match pruned {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "pruned events older than the retention"),
+                Err(error) => tracing::warn!(%error, "pruning events failed; retrying later"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}
+
+fn log_read_failure(error: &Error) {
+    tracing::warn!(%error, "reading new events failed; retrying at the next tick");
+}

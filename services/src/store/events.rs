@@ -1,0 +1,187 @@
+//! The event log's queries (docs/events.md). Triggers append the events (see the migration);
+//! these read them, number them on PostgreSQL, and prune them.
+//!
+//! Only numbered events are ever read, and numbers are handed out by one sequencer transaction
+//! at a time, each committing before the next starts: a reader that saw id `n` can only ever be
+//! shown ids above `n` afterwards, never one below it that committed late.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
+
+use super::{convert::event_from_row, entity::ticket_event};
+use crate::domain::{Error, EventPosition, EventQuery, ProviderId, TicketEvent};
+
+/// The advisory lock that makes one sequencer transaction run at a time, across replicas.
+const SEQUENCER_LOCK_KEY: i64 = 0x0074_6963_6b65_7476; // "tickev" in ASCII, after the migrations' key
+
+/// The most events one sequencer transaction numbers, and one pruning pass looks at.
+const BATCH: u64 = 1000;
+
+/// Numbers the committed, unnumbered events in the order they were staged, continuing from the
+/// highest id: `max(id) + row_number()`.
+const NUMBER_STAGED: &str = "
+WITH head AS (SELECT coalesce(max(id), 0) AS id FROM ticket_events),
+     staged AS (
+         SELECT seq, row_number() OVER (ORDER BY seq) AS n
+         FROM ticket_events WHERE id IS NULL ORDER BY seq LIMIT 1000
+     )
+UPDATE ticket_events AS e SET id = head.id + staged.n
+FROM head, staged
+WHERE e.seq = staged.seq
+RETURNING e.id";
+
+/// The events of `provider` after `query.after`, oldest first.
+///
+/// # Errors
+/// `Gone` when `after` is older than the retained log; `Unavailable` when the store cannot be
+/// reached.
+pub(crate) async fn page(
+    db: &DatabaseConnection,
+    provider: ProviderId,
+    query: EventQuery,
+) -> Result<Vec<TicketEvent>, Error> {
+    let after = query.after.get();
+    let rows = ticket_event::Entity::find()
+        .filter(ticket_event::Column::ProviderId.eq(provider.get()))
+        .filter(ticket_event::Column::Id.gt(after))
+        .order_by_asc(ticket_event::Column::Id)
+        .limit(u64::from(query.limit.get()))
+        .all(db)
+        .await?;
+    let events = rows.into_iter().map(event_from_row).collect::<Result<Vec<_>, _>>()?;
+    // A page that starts right after `after` proves the position is retained; otherwise ask.
+    if events.first().is_none_or(|first| first.id > after + 1) {
+        check_retained(db, query.after).await?;
+    }
+    Ok(events)
+}
+
+/// Whether a reader at `after` can still resume: nothing after it has been pruned.
+///
+/// # Errors
+/// `Gone` when it cannot; `Unavailable` when the store cannot be reached.
+pub(crate) async fn check_retained(
+    db: &DatabaseConnection,
+    after: EventPosition,
+) -> Result<(), Error> {
+    if after == EventPosition::START {
+        return Ok(());
+    }
+    let oldest = ticket_event::Entity::find()
+        .select_only()
+        .column_as(ticket_event::Column::Id.min(), "oldest")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten();
+    // Ids have no holes, so the log holds everything after `after` exactly when the oldest
+    // retained event is at most the next one.
+    match oldest {
+        Some(oldest) if after.get() + 1 < oldest => Err(Error::Gone(after.get())),
+        _ => Ok(()),
+    }
+}
+
+/// Every provider's events after `after`, oldest first, at most [`BATCH`]: what the service's
+/// hub reads to fan out.
+///
+/// # Errors
+/// `Unavailable` when the store cannot be reached.
+pub(crate) async fn since(db: &DatabaseConnection, after: i64) -> Result<Vec<TicketEvent>, Error> {
+    ticket_event::Entity::find()
+        .filter(ticket_event::Column::Id.gt(after))
+        .order_by_asc(ticket_event::Column::Id)
+        .limit(BATCH)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(event_from_row)
+        .collect()
+}
+
+/// The highest id handed out so far (0 before the first event).
+///
+/// # Errors
+/// `Unavailable` when the store cannot be reached.
+pub(crate) async fn head(db: &DatabaseConnection) -> Result<i64, Error> {
+    Ok(ticket_event::Entity::find()
+        .select_only()
+        .column_as(ticket_event::Column::Id.max(), "head")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten()
+        .unwrap_or(0))
+}
+
+/// PostgreSQL: numbers the events whose transactions have committed, and notifies the hubs of
+/// every replica (`ticket_events`) when it numbered any. Returns how many it numbered. SQLite
+/// numbers events as they are written, so there this does nothing.
+///
+/// The advisory transaction lock makes the sequencers of all replicas take turns: the numbering
+/// statement starts (and takes its snapshot) only after the previous numbering committed, so it
+/// continues from the true highest id, and a later id never becomes visible before an earlier
+/// one. Events still uncommitted are invisible to it and are numbered by a later turn, after
+/// everything numbered now — which is the order they became visible in.
+///
+/// # Errors
+/// `Unavailable` when the store cannot be reached.
+pub(crate) async fn number_staged(db: &DatabaseConnection) -> Result<u64, Error> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(0);
+    }
+    let txn = db.begin().await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [SEQUENCER_LOCK_KEY.into()],
+    ))
+    .await?;
+    let numbered =
+        txn.query_all_raw(Statement::from_string(DbBackend::Postgres, NUMBER_STAGED)).await?.len();
+    if numbered > 0 {
+        txn.execute_unprepared("SELECT pg_notify('ticket_events', '')").await?;
+    }
+    txn.commit().await?;
+    Ok(u64::try_from(numbered).unwrap_or(u64::MAX))
+}
+
+/// Deletes the events that occurred before `cut`, oldest first, never the newest one (ids
+/// continue from it), and never one after an event that is kept — so the retained log is always
+/// a contiguous range of ids. Returns how many it deleted.
+///
+/// # Errors
+/// `Unavailable` when the store cannot be reached.
+pub(crate) async fn prune(db: &DatabaseConnection, cut: DateTime<Utc>) -> Result<u64, Error> {
+    let mut deleted = 0;
+    loop {
+        let newest = head(db).await?;
+        let oldest: Vec<(i64, DateTime<Utc>)> = ticket_event::Entity::find()
+            .select_only()
+            .column(ticket_event::Column::Id)
+            .column(ticket_event::Column::OccurredAt)
+            .filter(ticket_event::Column::Id.is_not_null())
+            .order_by_asc(ticket_event::Column::Id)
+            .limit(BATCH)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let through = oldest
+            .iter()
+            .take_while(|(id, occurred_at)| *occurred_at < cut && *id < newest)
+            .last()
+            .map(|(id, _)| *id);
+        let Some(through) = through else { return Ok(deleted) };
+        let result = ticket_event::Entity::delete_many()
+            .filter(ticket_event::Column::Id.lte(through))
+            .exec(db)
+            .await?;
+        deleted += result.rows_affected;
+        if result.rows_affected < BATCH {
+            return Ok(deleted);
+        }
+    }
+}
