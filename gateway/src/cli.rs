@@ -8,7 +8,7 @@ use tickets_runtime::{shutdown_signal, telemetry::LogFormat};
 use tokio::net::TcpListener;
 
 use crate::{
-    Gateway, HttpSettings, Listeners, Timeouts,
+    Gateway, HttpSettings, Listeners, StreamSettings, Timeouts,
     auth::{Auth, AuthSettings},
     upstream::{
         balance::BalanceSettings,
@@ -94,6 +94,15 @@ pub struct Cli {
     /// How long an idle keep-alive connection stays open, in ms.
     #[arg(long, env = "GATEWAY_IDLE_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub idle_timeout_ms: u64,
+
+    /// Most event streams (`GET /v2/tickets/events` as `text/event-stream`) a client may have
+    /// open at once; more are refused with 429.
+    #[arg(long, env = "GATEWAY_MAX_STREAMS_PER_CLIENT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_streams_per_client: u64,
+
+    /// Longest silence on an event stream before a keep-alive comment, in ms.
+    #[arg(long, env = "GATEWAY_STREAM_KEEP_ALIVE_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(100..=15_000), hide = true)]
+    pub stream_keep_alive_ms: u64,
 
     /// Most connections open at once; further ones wait unaccepted in the listen backlog.
     #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -184,6 +193,11 @@ impl Cli {
                     idle: Duration::from_millis(self.idle_timeout_ms),
                 },
                 max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+                streams: StreamSettings {
+                    max_per_client: usize::try_from(self.max_streams_per_client)
+                        .unwrap_or(usize::MAX),
+                    keep_alive: Duration::from_millis(self.stream_keep_alive_ms),
+                },
             },
         )?;
         let listener = TcpListener::bind(self.http_addr)

@@ -10,6 +10,7 @@
 pub mod auth;
 mod body;
 pub mod cli;
+mod events;
 mod limits;
 mod metrics;
 mod middleware;
@@ -24,4 +25,5 @@ mod state;
 pub mod upstream;
 mod urlencoded;
 
+pub use events::StreamSettings;
 pub use server::{Gateway, HttpSettings, Listeners, Timeouts};

@@ -11,6 +11,10 @@
 //! | `rate_limit_backend_errors_total` | counter | — | rate-limit checks Redis did not answer (counted in-process instead) |
 //! | `upstream_endpoints` | gauge | — | ticket-service pods the gateway balances over (`dns:///` targets only) |
 //! | `http_server_open_connections` | gauge | — | partner connections open now (at most `GATEWAY_MAX_CONNECTIONS`) |
+//! | `event_streams_open` | gauge | — | partner event streams open now |
+//! | `event_upstream_watches` | gauge | — | upstream event watches: one per provider with an open stream |
+//! | `events_delivered_total` | counter | — | events sent on partner streams |
+//! | `event_delivery_lag_seconds` | histogram | — | from an event's occurrence to its sending on a partner stream (live events) |
 
 use std::{sync::Arc, time::Duration};
 
@@ -58,6 +62,8 @@ pub(crate) struct GatewayMetrics {
     decisions: Family<DecisionLabels, Counter>,
     backend_latency: Histogram,
     backend_errors: Counter,
+    events_delivered: Counter,
+    event_lag: Histogram,
 }
 
 /// A gauge read at scrape time from a value the gateway keeps anyway.
@@ -139,6 +145,18 @@ impl Default for GatewayMetrics {
             "Rate-limit checks Redis did not answer",
             backend_errors.clone(),
         );
+        let events_delivered = Counter::default();
+        registry.register(
+            "events_delivered",
+            "Events sent on partner event streams",
+            events_delivered.clone(),
+        );
+        let event_lag = Histogram::new(LATENCY_BUCKETS);
+        registry.register(
+            "event_delivery_lag_seconds",
+            "From an event's occurrence to its sending on a partner stream (live events)",
+            event_lag.clone(),
+        );
         Self {
             registry,
             requests,
@@ -148,6 +166,8 @@ impl Default for GatewayMetrics {
             decisions,
             backend_latency,
             backend_errors,
+            events_delivered,
+            event_lag,
         }
     }
 }
@@ -207,6 +227,16 @@ impl GatewayMetrics {
     /// Records a rate-limit check Redis did not answer.
     pub(crate) fn rate_limit_backend_error(&self) {
         self.backend_errors.inc();
+    }
+
+    /// Records an event sent on a partner stream.
+    pub(crate) fn event_delivered(&self) {
+        self.events_delivered.inc();
+    }
+
+    /// Records how long a live event took from its occurrence to a partner stream.
+    pub(crate) fn event_delivery_lag(&self, lag: Duration) {
+        self.event_lag.observe(lag.as_secs_f64());
     }
 }
 

@@ -117,10 +117,104 @@ impl From<(AppliedQuery, Vec<InProgressTicket>, i64)> for InProgressTicketList {
     }
 }
 
+/// The ticket an event carries, as the REST shape of the collection it is in after the change.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum EventTicket {
+    /// After `ticket.created`: a pending ticket.
+    Pending(PendingTicket),
+    /// After `ticket.service-started`: an in-progress ticket.
+    InProgress(InProgressTicket),
+}
+
+/// One change of a ticket of the partner's provider.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub(crate) struct TicketEvent {
+    /// Position in the log: resume after the last one received (`after`, `Last-Event-ID`).
+    #[schema(format = Int64, minimum = 1)]
+    pub(crate) id: i64,
+    /// What happened.
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "ticket.created")]
+    pub(crate) kind: EventType,
+    /// When it happened (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub(crate) occurred_at: String,
+    /// The ticket as the change left it.
+    pub(crate) ticket: EventTicket,
+}
+
+/// The type of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub(crate) enum EventType {
+    /// A pending ticket was opened.
+    #[serde(rename = "ticket.created")]
+    Created,
+    /// Service started on a ticket, which is now in progress.
+    #[serde(rename = "ticket.service-started")]
+    ServiceStarted,
+}
+
+impl EventType {
+    /// The name, as `type` and as the SSE `event:` field spell it.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::Created => "ticket.created",
+            Self::ServiceStarted => "ticket.service-started",
+        }
+    }
+}
+
+/// The query applied to a page of events, defaults included.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+pub(crate) struct AppliedEventQuery {
+    /// The id after which the page starts (0: the oldest retained event).
+    #[schema(format = Int64, minimum = 0)]
+    pub(crate) after: i64,
+    /// The applied limit.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub(crate) limit: i32,
+}
+
+/// A page of events, ascending id.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub(crate) struct TicketEventList {
+    /// Applied query parameters, including defaults.
+    pub(crate) query: AppliedEventQuery,
+    /// The events after `after`; fewer than `limit` once the partner has caught up.
+    pub(crate) result: Vec<TicketEvent>,
+}
+
+impl TryFrom<v2::TicketEvent> for TicketEvent {
+    type Error = Incomplete;
+
+    fn try_from(event: v2::TicketEvent) -> Result<Self, Incomplete> {
+        let v2::TicketEvent { id, r#type, occurred_at, ticket } = event;
+        let (kind, ticket) = match (v2::TicketEventType::try_from(r#type), ticket) {
+            (Ok(v2::TicketEventType::Created), Some(v2::ticket_event::Ticket::Pending(t))) => {
+                (EventType::Created, EventTicket::Pending(t.try_into()?))
+            }
+            (
+                Ok(v2::TicketEventType::ServiceStarted),
+                Some(v2::ticket_event::Ticket::InProgress(t)),
+            ) => (EventType::ServiceStarted, EventTicket::InProgress(t.try_into()?)),
+            _ => return Err(Incomplete("a type matching its ticket")),
+        };
+        Ok(Self { id, kind, occurred_at: rfc3339(occurred_at, "occurred_at")?, ticket })
+    }
+}
+
 /// Why the service's answer could not be turned into a REST body (a service bug).
 #[derive(Debug, thiserror::Error)]
 #[error("the ticket service answered a ticket without {0}")]
 pub(crate) struct Incomplete(&'static str);
+
+impl Incomplete {
+    /// An answer that converted but could not be written as JSON.
+    pub(crate) const fn unserialisable() -> Self {
+        Self("a JSON form")
+    }
+}
 
 impl From<Incomplete> for crate::problem::Problem {
     fn from(error: Incomplete) -> Self {

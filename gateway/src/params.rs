@@ -4,7 +4,7 @@
 use axum::extract::{Path, rejection::PathRejection};
 use serde::Deserialize;
 use tickets_contract::{
-    rules::{self, Limit, Offset},
+    rules::{self, EventLimit, EventPosition, Limit, Offset},
     violations::Violations,
 };
 use utoipa::IntoParams;
@@ -104,6 +104,68 @@ impl TryFrom<ListQuery> for ListParams {
 
 /// A ticket id from the path, or a violation on the path parameter's `name` when it is not a
 /// UUID (upper case accepted).
+/// The query of `GET /v2/tickets/events`, as decoded (every value checked by
+/// [`EventParams::try_from`]).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventQuery {
+    /// The id of the last event you have: the page (or stream) starts after it. 0 starts at the
+    /// oldest retained event. For a stream, a `Last-Event-ID` header wins over it.
+    #[serde(default)]
+    #[param(value_type = Option<i64>, minimum = 0, default = 0, format = Int64)]
+    after: Values,
+    /// Page size (JSON pages only).
+    #[serde(default)]
+    #[param(value_type = Option<i32>, minimum = 1, maximum = 1000, default = 100, format = Int32)]
+    limit: Values,
+}
+
+impl EventQuery {
+    /// Decodes a raw query string; unknown parameters are ignored.
+    pub(crate) fn decode(raw: Option<&str>) -> Self {
+        urlencoded::decode(raw.unwrap_or_default().as_bytes()).unwrap_or_default()
+    }
+}
+
+/// A checked events query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EventParams {
+    /// Where the page or stream starts.
+    pub(crate) after: EventPosition,
+    /// The page size.
+    pub(crate) limit: EventLimit,
+}
+
+impl EventParams {
+    /// The query with `last_event_id` (an SSE client's `Last-Event-ID` header, which wins over
+    /// `after`), every violation reported at once.
+    pub(crate) fn parse(
+        query: EventQuery,
+        last_event_id: Option<&str>,
+    ) -> Result<Self, Violations> {
+        let EventQuery { after, limit } = query;
+        let mut violations = Violations::new();
+        let position = |value: i64| EventPosition::try_from(value);
+        let after = match last_event_id {
+            Some(header) => {
+                let parsed = integer(header.trim()).ok_or(rules::AFTER_RULE).and_then(position);
+                violations.check("Last-Event-ID", parsed).map(Some)
+            }
+            None => parameter(&mut violations, "after", &after, rules::AFTER_RULE, position),
+        };
+        let limit = parameter(
+            &mut violations,
+            "limit",
+            &limit,
+            rules::EVENT_LIMIT_RULE,
+            EventLimit::try_from,
+        );
+        violations.finish(|| {
+            Some(Self { after: after?.unwrap_or_default(), limit: limit?.unwrap_or_default() })
+        })
+    }
+}
+
 pub(crate) fn path_id(
     violations: &mut Violations,
     name: &str,

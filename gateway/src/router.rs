@@ -11,7 +11,7 @@ use crate::{
     auth, middleware,
     openapi::{self, ApiDoc},
     problem::{Problem, default_detail},
-    routes::{in_progress, ops, pending},
+    routes::{events, in_progress, ops, pending},
     state::AppState,
 };
 
@@ -26,6 +26,7 @@ pub(crate) fn router(
         .routes(routes!(pending::get, pending::transition))
         .routes(routes!(in_progress::list))
         .routes(routes!(in_progress::get))
+        .routes(routes!(events::list))
         .routes(routes!(auth::endpoint::token))
         .routes(routes!(auth::endpoint::jwks))
         .split_for_parts();

@@ -8,7 +8,7 @@ use std::sync::{
 
 use axum::extract::FromRef;
 
-use crate::{auth::Auth, metrics::GatewayMetrics, upstream::Upstream};
+use crate::{auth::Auth, events::Feeds, metrics::GatewayMetrics, upstream::Upstream};
 
 /// The shared state: one allocation, so that the clone axum makes for every request is a
 /// reference count rather than a copy of two channel handles (each of which allocates).
@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) openapi_json: Arc<OnceLock<String>>,
     /// Every metric of the gateway.
     pub(crate) metrics: Arc<GatewayMetrics>,
+    /// The live event feeds and the open partner streams.
+    pub(crate) feeds: Arc<Feeds>,
 }
 
 impl Shared {

@@ -26,6 +26,7 @@ use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
 pub use self::credentials::CredentialsError;
+pub(crate) use self::relay::Authorization;
 use self::{credentials::Credentials, relay::Relay, throttle::Throttle};
 use crate::{
     limits::{Limits, Policy, RateLimitSlot},
@@ -50,6 +51,8 @@ pub struct Caller {
     /// The `authorization` the calls to the ticket service carry: the partner's own token, or
     /// one derived from it with the same provider and rights.
     pub(crate) authorization: relay::Authorization,
+    /// When the partner's access token expires (Unix seconds): an event stream ends then.
+    pub expires_at: i64,
     /// The request's id (set by the middleware), sent on with every call it makes.
     pub request_id: Option<HeaderValue>,
 }
@@ -99,6 +102,15 @@ impl Auth {
     /// The limits of a client without limits of its own.
     pub(crate) fn default_policy(&self) -> Policy {
         self.policy
+    }
+
+    /// The gateway's own token for reading `provider`'s events — what the one upstream watch
+    /// of that provider carries for all its partners' streams — and when it expires.
+    pub(crate) fn feed_authorization(
+        &self,
+        provider: Uuid,
+    ) -> Result<(Authorization, i64), relay::RelayError> {
+        self.relay.feed_token(provider)
     }
 
     /// Loads the clients file and the signing key.
@@ -215,6 +227,7 @@ impl Auth {
             client_id: client.client_id.clone(),
             provider_id: provider,
             authorization: upstream,
+            expires_at: verified.expires_at,
             request_id: None,
         })
     }

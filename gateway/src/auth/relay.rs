@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
-use tickets_tokens::{Audience, Claims, Scopes, SigningKey, Verified};
+use tickets_tokens::{Audience, Claims, Scope, Scopes, SigningKey, Verified};
 use tonic::metadata::{Ascii, MetadataValue};
 use uuid::Uuid;
 
@@ -16,6 +16,9 @@ const CAPACITY: usize = 10_000;
 
 /// A derived token is reused until this long before it expires.
 const MARGIN_SECONDS: i64 = 30;
+
+/// The subject of the gateway's own event-feed tokens.
+const FEED_SUBJECT: &str = "ticket-gateway/events";
 
 /// The `authorization` metadata value of a call: `Bearer <token>`.
 pub(crate) type Authorization = MetadataValue<Ascii>;
@@ -56,6 +59,18 @@ impl std::fmt::Debug for Relay {
 impl Relay {
     pub(crate) fn new(key: SigningKey, audience: Audience, lifetime: Duration) -> Self {
         Self { key, audience, lifetime, derived: quick_cache::sync::Cache::new(CAPACITY) }
+    }
+
+    /// A token of the gateway itself (subject [`FEED_SUBJECT`]) that may read `provider`'s
+    /// tickets and nothing else: what the shared upstream watch of that provider's event
+    /// streams carries. No broader than any partner stream it serves, each of which needed
+    /// `tickets:read` on that provider.
+    pub(crate) fn feed_token(&self, provider: Uuid) -> Result<(Authorization, i64), RelayError> {
+        let rights = Scopes::of(&[Scope::TicketsRead]);
+        let claims =
+            Claims::issue(&self.audience, FEED_SUBJECT, Some(provider), rights, self.lifetime);
+        let authorization = bearer(&self.key.sign(&claims)?).ok_or(RelayError::Metadata)?;
+        Ok((authorization, claims.exp))
     }
 
     /// The token to send on for a partner's verified `token`, acting for `provider` with

@@ -2,6 +2,7 @@
 //! parse (every violation at once) → one call to the ticket service → convert.
 
 mod collection;
+pub(crate) mod events;
 pub(crate) mod in_progress;
 pub(crate) mod ops;
 pub(crate) mod pending;
@@ -10,6 +11,8 @@ use crate::{auth::Caller, problem::Problem, state::AppState, upstream::Rpc};
 
 /// The OpenAPI tag of the pending-ticket operations.
 pub(crate) const PENDING_TAG: &str = "Pending tickets";
+/// The OpenAPI tag of the event feed.
+pub(crate) const EVENTS_TAG: &str = "Ticket events";
 /// The OpenAPI tag of the in-progress-ticket operations.
 pub(crate) const IN_PROGRESS_TAG: &str = "In-progress tickets";
 

@@ -39,6 +39,7 @@ use self::connection::{
 };
 use crate::{
     auth::Auth,
+    events::{Feeds, StreamSettings},
     metrics::GatewayMetrics,
     openapi::ApiDoc,
     router::router,
@@ -59,6 +60,8 @@ pub struct HttpSettings {
     pub timeouts: Timeouts,
     /// Most connections open at once; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// The event streams: the cap per client, the keep-alive.
+    pub streams: StreamSettings,
 }
 
 /// Where the gateway listens.
@@ -79,6 +82,7 @@ pub struct Gateway {
     settings: HttpSettings,
     /// One per connection that may be open.
     permits: Arc<Semaphore>,
+    feeds: Arc<Feeds>,
 }
 
 impl Gateway {
@@ -97,6 +101,9 @@ impl Gateway {
         let max_connections = settings.max_connections.max(1);
         let permits = Arc::new(Semaphore::new(max_connections));
         let open = permits.clone();
+        // The feeds need the metrics, and two gauges read the feeds: set once both exist.
+        let feeds_cell: Arc<OnceLock<Arc<Feeds>>> = Arc::default();
+        let (streams, watches) = (feeds_cell.clone(), feeds_cell.clone());
         let metrics = Arc::new(
             GatewayMetrics::default()
                 .with_gauge(
@@ -111,19 +118,36 @@ impl Gateway {
                         let open = max_connections.saturating_sub(open.available_permits());
                         i64::try_from(open).unwrap_or(i64::MAX)
                     },
+                )
+                .with_gauge("event_streams_open", "Partner event streams open now", move || {
+                    let open = streams.get().map_or(0, |feeds| feeds.open_streams());
+                    i64::try_from(open).unwrap_or(i64::MAX)
+                })
+                .with_gauge(
+                    "event_upstream_watches",
+                    "Upstream event watches: one per provider with an open stream",
+                    move || {
+                        let running = watches.get().map_or(0, |feeds| feeds.watches());
+                        i64::try_from(running).unwrap_or(i64::MAX)
+                    },
                 ),
         );
         let openapi_json = Arc::new(OnceLock::new());
+        let upstream = Upstream::new(channel, balancer, settings.request_timeout, metrics.clone());
+        let auth = Arc::new(auth);
+        let feeds = Arc::new(Feeds::new(upstream.clone(), auth.clone(), settings.streams));
+        let _ = feeds_cell.set(feeds.clone());
         let state = AppState::new(Shared {
-            upstream: Upstream::new(channel, balancer, settings.request_timeout, metrics.clone()),
-            auth: Arc::new(auth),
+            upstream,
+            auth,
             shutting_down: shutting_down.clone(),
             openapi_json: openapi_json.clone(),
             metrics: metrics.clone(),
+            feeds: feeds.clone(),
         });
         let (router, api) = router(state, settings.server_timeout);
         let _ = openapi_json.set(api.to_pretty_json().context("rendering the OpenAPI document")?);
-        Ok(Self { router, metrics, shutting_down, settings, permits })
+        Ok(Self { router, metrics, shutting_down, settings, permits, feeds })
     }
 
     /// The OpenAPI document, as served at `/v2/openapi.json`.
@@ -142,7 +166,7 @@ impl Gateway {
         listeners: Listeners,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { router, metrics, shutting_down, settings, permits } = self;
+        let Self { router, metrics, shutting_down, settings, permits, feeds } = self;
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
         let until_stopping = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
@@ -156,6 +180,9 @@ impl Gateway {
             shutdown.await;
             tracing::info!("shutdown requested: /readyz is 503; draining");
             shutting_down.store(true, Ordering::SeqCst);
+            // Event streams end now (partners resume on another replica with Last-Event-ID)
+            // instead of holding the drain open until the grace runs out.
+            feeds.close();
             let _ = stopping_tx.send(true);
         });
         let connections = accept(listeners.http, router, settings, permits, stopping).await;

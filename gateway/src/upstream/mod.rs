@@ -10,14 +10,18 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use tickets_contract::{
     metadata::{AUTHORIZATION, PROVIDER_ID, REQUEST_ID},
-    v2::ticket_service_client::TicketServiceClient,
+    v2::{self, ticket_service_client::TicketServiceClient},
 };
 use tickets_runtime::propagation;
 use tokio::time::Instant;
-use tonic::{Code, Request, Status, metadata::MetadataValue, transport::Channel};
+use tonic::{Code, Request, Status, Streaming, metadata::MetadataValue, transport::Channel};
+use uuid::Uuid;
 
 use self::balance::Balancer;
-use crate::{auth::Caller, metrics::GatewayMetrics};
+use crate::{
+    auth::{Authorization, Caller},
+    metrics::GatewayMetrics,
+};
 
 /// One RPC, as `Upstream::call` makes it (and makes it again when no instance answered): a
 /// function of a client and a request, such as `|mut c, r| async move { c.get_pending_ticket(r).await }`.
@@ -131,6 +135,41 @@ impl Upstream {
             }
         };
         if let Err(status) = &result {
+            self.metrics.upstream_error(status.code());
+        }
+        result
+    }
+
+    /// Opens a watch of `provider`'s events after `after`, with `authorization` (the gateway's
+    /// own token for that provider). The call has no deadline — it runs until it breaks or the
+    /// service ends it — but its answer (the stream's start) must come within the call timeout.
+    pub(crate) async fn watch(
+        &self,
+        provider: Uuid,
+        authorization: Authorization,
+        after: i64,
+    ) -> Result<Streaming<v2::TicketEvent>, Status> {
+        if !self.balancer.has_endpoints() {
+            self.balancer.settled(self.timeout).await;
+        }
+        let mut request = Request::new(v2::WatchTicketEventsRequest { after: Some(after) });
+        let metadata = request.metadata_mut();
+        let provider = provider.hyphenated().to_string();
+        let value =
+            provider.parse().map_err(|_| Status::internal("provider id is not valid metadata"))?;
+        metadata.insert(PROVIDER_ID, value);
+        metadata.insert(AUTHORIZATION, authorization);
+        let mut client = self.tickets.clone();
+        let result = tokio::time::timeout(self.timeout, client.watch_ticket_events(request)).await;
+        let result = match result {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(status),
+            Err(_) => Err(Status::deadline_exceeded("the watch did not start in time")),
+        };
+        if let Err(status) = &result {
+            if is_transport_failure(status) {
+                self.balancer.connection_lost();
+            }
             self.metrics.upstream_error(status.code());
         }
         result

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
 use ticket_gateway::{
-    Gateway, HttpSettings, Listeners, Timeouts,
+    Gateway, HttpSettings, Listeners, StreamSettings, Timeouts,
     auth::{Auth, AuthSettings},
     upstream::{
         balance::{BalanceSettings, Resolve},
@@ -65,6 +65,8 @@ pub(crate) struct Options {
     pub(crate) timeouts: Timeouts,
     /// Most partner connections open at once.
     pub(crate) max_connections: usize,
+    /// The event streams' cap and keep-alive.
+    pub(crate) streams: StreamSettings,
 }
 
 impl Default for Options {
@@ -86,6 +88,7 @@ impl Default for Options {
                 idle: Duration::from_secs(60),
             },
             max_connections: 10_000,
+            streams: StreamSettings::default(),
         }
     }
 }
@@ -173,6 +176,7 @@ impl TestGateway {
                 shutdown_grace: Duration::from_secs(5),
                 timeouts: options.timeouts,
                 max_connections: options.max_connections,
+                streams: options.streams,
             },
         )
         .expect("gateway");

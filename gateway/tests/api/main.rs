@@ -10,6 +10,7 @@ mod abuse;
 mod architecture;
 
 mod balancing;
+mod events;
 mod failures;
 mod isolation;
 mod limits;

@@ -45,6 +45,7 @@ async fn every_documented_operation_is_served_and_nothing_else_is() {
         "/v2/tickets/pending-tickets/{pending-ticket-id}",
         "/v2/tickets/in-progress-tickets",
         "/v2/tickets/in-progress-tickets/{in-progress-ticket-id}",
+        "/v2/tickets/events",
         "/oauth2/token",
         "/.well-known/jwks.json",
     ]

@@ -1,0 +1,187 @@
+//! One partner's event stream: the retained events after its position, read page by page from
+//! the log, then its provider's feed — stitched so that nothing is missed or repeated.
+//!
+//! The log is read to its end first (`read_to`); only then does the stream subscribe to the
+//! feed, which starts a new feed at `read_to` or joins a running one at its position `p`. When
+//! the feed is already further (`p > read_to`), the events in between went out before the
+//! subscription, so they are read from the log too. From then on the feed brings every later
+//! event; each is sent only when its id is above the last one sent.
+
+use std::{
+    collections::VecDeque,
+    convert::Infallible,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use axum::response::sse::Event;
+use futures::{Stream, StreamExt as _};
+use tickets_contract::rules::EventLimit;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{Delivered, Feeds, Live, StreamSlot, feed::subscribe, read_log};
+use crate::{auth::Caller, state::AppState};
+
+/// The page size the backlog is read in.
+const BACKLOG_PAGE: u16 = EventLimit::MAX;
+
+/// Where a stream is.
+enum Phase {
+    /// Reading the log up to its end.
+    Backlog,
+    /// Reading the log up to the feed's position `until`.
+    Fill { until: i64 },
+    /// Forwarding the feed.
+    Live,
+}
+
+/// What a stream sends next: an event, and whether it came live (from the feed) rather than
+/// from the log.
+type Next = (Arc<Delivered>, bool);
+
+/// One partner stream.
+pub(crate) struct PartnerStream {
+    state: AppState,
+    caller: Caller,
+    phase: Phase,
+    /// The last id read from the log.
+    read_to: i64,
+    /// The last id sent.
+    sent: i64,
+    pending: VecDeque<Next>,
+    live: Option<Live>,
+    _slot: StreamSlot,
+}
+
+impl PartnerStream {
+    /// A stream for `caller` after `after`, starting with `first` — the first page of the
+    /// backlog, read before the response started so that its failure is an HTTP problem.
+    pub(crate) fn new(
+        state: AppState,
+        caller: Caller,
+        slot: StreamSlot,
+        after: i64,
+        first: Vec<Delivered>,
+        first_was_full: bool,
+    ) -> Self {
+        let read_to = first.last().map_or(after, |event| event.id);
+        let mut stream = Self {
+            state,
+            caller,
+            phase: Phase::Backlog,
+            read_to,
+            sent: after,
+            pending: first.into_iter().map(|event| (Arc::new(event), false)).collect(),
+            live: None,
+            _slot: slot,
+        };
+        if !first_was_full {
+            stream.join_feed();
+        }
+        stream
+    }
+
+    /// The page size of every backlog read, including the first.
+    pub(crate) const fn page() -> u16 {
+        BACKLOG_PAGE
+    }
+
+    /// The SSE events of the stream, ending when the token expires or the gateway closes.
+    pub(crate) fn into_events(self) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+        let feeds = self.state.feeds.clone();
+        let expires_in =
+            u64::try_from(self.caller.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
+        let expired = tokio::time::sleep(Duration::from_secs(expires_in));
+        let ends = async move {
+            tokio::select! {
+                () = expired => {}
+                () = feeds.closed() => {}
+            }
+        };
+        futures::stream::unfold(self, |mut stream| async move {
+            let event = stream.next().await?;
+            Some((Ok(event), stream))
+        })
+        .take_until(ends)
+    }
+
+    fn feeds(&self) -> &Arc<Feeds> {
+        &self.state.feeds
+    }
+
+    /// Subscribes to the feed, having read the log to `read_to`.
+    fn join_feed(&mut self) {
+        let (live, position) = subscribe(self.feeds(), self.caller.provider_id, self.read_to);
+        self.live = Some(live);
+        self.phase =
+            if position > self.read_to { Phase::Fill { until: position } } else { Phase::Live };
+    }
+
+    /// The next SSE event, or `None` when the stream ends (a failed read, a slow reader, the
+    /// feed gone): the partner reconnects with `Last-Event-ID`.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some((event, live)) = self.pending.pop_front() {
+                if event.id <= self.sent {
+                    continue;
+                }
+                self.sent = event.id;
+                return Some(self.render(&event, live));
+            }
+            match self.phase {
+                Phase::Backlog => {
+                    let full = self.read_page().await?;
+                    if !full {
+                        self.join_feed();
+                    }
+                }
+                Phase::Fill { until } => {
+                    let full = self.read_page().await?;
+                    if self.read_to >= until || !full {
+                        self.phase = Phase::Live;
+                    }
+                }
+                Phase::Live => {
+                    let live = self.live.as_mut()?;
+                    match live.recv().await {
+                        Ok(event) => self.pending.push_back((event, true)),
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::info!(client_id = %self.caller.client_id, missed, "event stream too slow; disconnected");
+                            return None;
+                        }
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the next page of the log into `pending`; whether it was full (more may follow).
+    async fn read_page(&mut self) -> Option<bool> {
+        let page = read_log(&self.state.upstream, &self.caller, self.read_to, BACKLOG_PAGE).await;
+        let page = match page {
+            Ok(page) => page,
+            Err(status) => {
+                tracing::info!(code = ?status.code(), "reading the event log for a stream failed; ending it");
+                return None;
+            }
+        };
+        let full = page.result.len() == usize::from(BACKLOG_PAGE);
+        for event in page.result {
+            let event = Delivered::try_from(event).ok()?;
+            self.read_to = event.id;
+            self.pending.push_back((Arc::new(event), false));
+        }
+        Some(full)
+    }
+
+    fn render(&self, event: &Delivered, live: bool) -> Event {
+        let metrics = &self.state.metrics;
+        if live {
+            let lag = SystemTime::now().duration_since(event.occurred_at).unwrap_or_default();
+            metrics.event_delivery_lag(lag);
+        }
+        metrics.event_delivered();
+        Event::default().id(event.id.to_string()).event(event.kind.name()).data(&event.json)
+    }
+}
