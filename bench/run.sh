@@ -7,6 +7,7 @@
 #   bench/run.sh                 # PostgreSQL, 1,000,000 non-pending + 10,000 pending tickets
 #   bench/run.sh --sqlite        # SQLite, 100,000 non-pending + 10,000 pending tickets
 #   bench/run.sh --quick         # 5 s runs, 100,000 (PG) / 20,000 (SQLite) non-pending
+#   bench/run.sh --events        # the live event feed: streams while tickets are created (only)
 #
 # Everything runs on this machine; only loopback addresses are used. The databases it creates
 # (tickets_bench, tickets_bench_none; SQLite files under the output directory) are dropped at
@@ -37,16 +38,24 @@ usage: bench/run.sh [options]
   --no-build            use the binaries already built
   --perf                also profile both servers during every row (perf record; see bench/README.md)
   --keep                keep the databases afterwards
+  --events              measure only the event feed on a fresh database: --subscribers streams over
+                        the providers while --event-rate tickets/s are created for --duration s, then
+                        --idle-streams streams held open at once (bench/README.md, "Events")
+  --subscribers N       live streams of --events (default 1000)
+  --event-rate N        tickets created per second during --events (default 500)
+  --idle-streams N      streams held open in the idle phase of --events (default 10000)
 environment: CARGO_TARGET_DIR (default ./target), BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432),
   BENCH_RUST_LOG (default info) and BENCH_LOG_FORMAT (default json) for both servers, as deployed,
   BENCH_GRPC_ADDR (127.0.0.1:55051), BENCH_HTTP_ADDR (127.0.0.1:58080), BENCH_METRICS_ADDR (127.0.0.1:59464),
   BENCH_REDIS_URL (redis://127.0.0.1:6379; the rate-limiter row, skipped when none answers),
-  BENCH_LIMITED_HTTP_ADDR (127.0.0.1:28081), BENCH_LIMITED_METRICS_ADDR (127.0.0.1:29466)
+  BENCH_LIMITED_HTTP_ADDR (127.0.0.1:28081), BENCH_LIMITED_METRICS_ADDR (127.0.0.1:29466),
+  BENCH_GATEWAY_METRICS_ADDR (127.0.0.1:59465)
 TXT
 }
 
 BACKEND=postgres QUICK=0 DURATION="" WARMUP="" CONCURRENCY=32 HISTORY="" PENDING=10000 PROVIDERS=10
 DB_CONNECTIONS=10 POOL_RATE=8000 ROUNDS="" CLIENT_THREADS=1 OUT="" BUILD=1 KEEP=0 WAIT_IDLE=60 PERF=0
+EVENTS=0 SUBSCRIBERS=1000 EVENT_RATE=500 IDLE_STREAMS=10000
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --postgres) BACKEND=postgres ;;
@@ -67,6 +76,10 @@ while [[ $# -gt 0 ]]; do
     --no-build) BUILD=0 ;;
     --perf) PERF=1 ;;
     --keep) KEEP=1 ;;
+    --events) EVENTS=1 ;;
+    --subscribers) SUBSCRIBERS=$2; shift ;;
+    --event-rate) EVENT_RATE=$2; shift ;;
+    --idle-streams) IDLE_STREAMS=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -92,11 +105,12 @@ PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 GRPC_ADDR=${BENCH_GRPC_ADDR:-127.0.0.1:55051}
 HTTP_ADDR=${BENCH_HTTP_ADDR:-127.0.0.1:58080}
 METRICS_ADDR=${BENCH_METRICS_ADDR:-127.0.0.1:59464}
+GATEWAY_METRICS_ADDR=${BENCH_GATEWAY_METRICS_ADDR:-127.0.0.1:59465}
 # The limiter row's gateway, and the Redis it counts in (the row is skipped when none answers).
 LIMITED_HTTP_ADDR=${BENCH_LIMITED_HTTP_ADDR:-127.0.0.1:28081}
 LIMITED_METRICS_ADDR=${BENCH_LIMITED_METRICS_ADDR:-127.0.0.1:29466}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
-DB_FULL=tickets_bench DB_NONE=tickets_bench_none
+DB_FULL=tickets_bench DB_NONE=tickets_bench_none DB_EVENTS=tickets_bench_events
 # The production logging of deploy/base: one JSON line per request at info.
 LOG_FILTER=${BENCH_RUST_LOG:-info} LOG_FORMAT=${BENCH_LOG_FORMAT:-json}
 mkdir -p "$OUT"
@@ -132,7 +146,7 @@ stop_servers() {
 cleanup() {
   stop_servers
   if [[ $KEEP == 0 && $BACKEND == postgres ]]; then
-    for db in $DB_FULL $DB_NONE; do psql_db postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
+    for db in $DB_FULL $DB_NONE $DB_EVENTS; do psql_db postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
   fi
   if [[ $KEEP == 0 && $BACKEND == sqlite ]]; then rm -f "$OUT"/*.db "$OUT"/*.db-shm "$OUT"/*.db-wal; fi
 }
@@ -140,7 +154,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
-for addr in "$GRPC_ADDR" "$HTTP_ADDR" "$METRICS_ADDR"; do
+for addr in "$GRPC_ADDR" "$HTTP_ADDR" "$METRICS_ADDR" "$GATEWAY_METRICS_ADDR"; do
   port_free "$addr" || { echo "$addr is in use (set BENCH_*_ADDR)" >&2; exit 1; }
 done
 
@@ -169,6 +183,7 @@ start_servers() {
     GATEWAY_HTTP_ADDR="$HTTP_ADDR" GATEWAY_TICKET_SERVICE_URL="http://$GRPC_ADDR" \
     GATEWAY_CREDENTIALS_FILE="$OUT/clients.toml" GATEWAY_RATE_LIMIT_PER_SECOND=0 GATEWAY_DAILY_QUOTA=0 \
     GATEWAY_WORKER_THREADS=1 GATEWAY_SIGNING_KEY_FILE="$OUT/signing-key.pem" \
+    GATEWAY_METRICS_ADDR="$GATEWAY_METRICS_ADDR" GATEWAY_MAX_STREAMS_PER_CLIENT=100000 \
     "$BIN/ticket-gateway" >"$OUT/gateway-$tag.log" 2>&1 &
   GATEWAY_PID=$!
   for _ in $(seq 1 300); do
@@ -252,7 +267,7 @@ cat >"$OUT/clients.toml" <<TOML
 [[clients]]
 client_id = "bench-internal"
 client_secret_sha256 = "$(sha256 bench-internal-secret)"
-scopes = "providers:any tickets:read tickets:write"
+scopes = "providers:any tickets:read tickets:write tickets:create"
 TOML
 for ((p = 0; p < PROVIDERS; p++)); do
   cat >>"$OUT/clients.toml" <<TOML
@@ -269,6 +284,26 @@ TOML
 done
 # Start-service pools: POOL tickets per run (one round), ROUNDS runs per API.
 POOL=$(( POOL_RATE * (SEGMENT + ${WARMUP%.*} + 1) ))
+
+# --- the event feed (--events): a fresh database, nothing else ----------------------------------
+if [[ $EVENTS == 1 ]]; then
+  if [[ $BACKEND == postgres ]]; then
+    psql_db postgres -c "DROP DATABASE IF EXISTS $DB_EVENTS" -c "CREATE DATABASE $DB_EVENTS"
+    EVENTS_URL=$PG_URL/$DB_EVENTS
+  else
+    EVENTS_URL="sqlite://$OUT/events.db?mode=rwc"
+  fi
+  say "events: $SUBSCRIBERS streams, $EVENT_RATE tickets/s for $DURATION s, then $IDLE_STREAMS idle streams ($BACKEND)"
+  start_servers "$EVENTS_URL" events
+  "$BIN/tickets-bench" events --http-url "http://$HTTP_ADDR" --grpc-url "http://$GRPC_ADDR" \
+    --metrics-url "http://$GATEWAY_METRICS_ADDR" --clients "$OUT/clients.txt" \
+    --internal-client bench-internal:bench-internal-secret --subscribers "$SUBSCRIBERS" \
+    --rate "$EVENT_RATE" --duration "$DURATION" --idle-streams "$IDLE_STREAMS" \
+    --gateway-pid "$GATEWAY_PID" --out "$OUT/events.jsonl" | tee "$OUT/events.md"
+  stop_servers
+  say "done: $OUT/events.md"
+  exit 0
+fi
 
 # --- seeding -------------------------------------------------------------------------------------
 # Shapes (both backends): $PROVIDERS providers with 8 enabled operators and 2 plain employees each;

@@ -5,9 +5,11 @@
 //! percentiles, errors, the servers' peak RSS during the run) to a file. `tickets-bench report`
 //! turns those lines, plus the pgbench baseline, into the markdown tables of `bench/README.md`.
 //! The seeding, the servers and pgbench are the script's business. `tickets-bench abuse` attacks
-//! a running gateway (bench/abuse.sh).
+//! a running gateway (bench/abuse.sh). `tickets-bench events` measures the live event feed
+//! (`bench/run.sh --events`).
 
 mod abuse;
+mod events;
 mod fixture;
 mod http1;
 mod load;
@@ -38,6 +40,9 @@ enum Command {
     /// Attack a running gateway (slow heads or forged tokens) beside a legitimate client,
     /// append one JSON line per phase to `--out`, and print the markdown summary.
     Abuse(abuse::AbuseArgs),
+    /// Partner event streams while tickets are created, then many idle streams; append one
+    /// JSON line to `--out` and print the markdown rows.
+    Events(events::EventsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,6 +69,13 @@ fn main() -> anyhow::Result<()> {
                 append_line(&args.out, &serde_json::to_string(phase)?)?;
             }
             io::stdout().lock().write_all(abuse::report(&phases).as_bytes())?;
+            Ok(())
+        }
+        Command::Events(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let result = runtime.block_on(events::run(&args))?;
+            append_line(&args.out, &serde_json::to_string(&result)?)?;
+            io::stdout().lock().write_all(result.report().as_bytes())?;
             Ok(())
         }
         Command::Report(args) => {

@@ -137,8 +137,8 @@ pub(crate) struct EventParams {
 }
 
 impl EventParams {
-    /// The query with `last_event_id` (an SSE client's `Last-Event-ID` header, which wins over
-    /// `after`), every violation reported at once.
+    /// The query with `last_event_id` (the `Last-Event-ID` header a reconnecting event
+    /// stream sends, which wins over `after`), every violation reported at once.
     pub(crate) fn parse(
         query: EventQuery,
         last_event_id: Option<&str>,

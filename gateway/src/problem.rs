@@ -107,7 +107,9 @@ pub(crate) const fn presentation(kind: ErrorKind) -> Presentation {
 /// Where a proto field a violation names is in a REST request.
 #[derive(Clone, Copy, Debug)]
 enum RestField {
-    /// The route's path parameter (`pending-ticket-id`, `in-progress-ticket-id`).
+    /// The route's own parameter: its path parameter (`pending-ticket-id`,
+    /// `in-progress-ticket-id`), or on the event feed the position the request gave (`after`, or
+    /// `Last-Event-ID` for a stream that sent one).
     PathId,
     /// A member of the body, by its dotted path.
     Body(&'static str),
@@ -115,8 +117,9 @@ enum RestField {
 
 /// The proto fields whose REST name differs; every other field (`limit`, `offset`,
 /// `ticket_number`) has the same name in both.
-const REST_FIELDS: [(&str, RestField); 3] = [
+const REST_FIELDS: [(&str, RestField); 4] = [
     ("id", RestField::PathId),
+    ("after", RestField::PathId),
     ("pending_ticket_id", RestField::PathId),
     ("operator_id", RestField::Body("transition.operator_id")),
 ];

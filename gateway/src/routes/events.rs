@@ -39,15 +39,16 @@ fn wants_stream(headers: &HeaderMap) -> bool {
 }
 
 /// A page of the log for `caller` after `after`: the events, and whether the page was full.
+/// `position` names where `after` came from, for a violation on it.
 async fn page<T: TryFrom<v2::TicketEvent, Error = Incomplete>>(
     state: &AppState,
     caller: &Caller,
-    after: i64,
+    (after, position): (i64, &str),
     limit: u16,
 ) -> Result<(Vec<T>, bool), Problem> {
     let page = read_log(&state.upstream, caller, after, limit)
         .await
-        .map_err(|status| Problem::from_status(&status, "after"))?;
+        .map_err(|status| Problem::from_status(&status, position))?;
     let full = page.result.len() == usize::from(limit);
     let events = page.result.into_iter().map(T::try_from).collect::<Result<_, _>>()?;
     Ok((events, full))
@@ -71,7 +72,7 @@ async fn page<T: TryFrom<v2::TicketEvent, Error = Incomplete>>(
     operation_id = "listTicketEvents",
     params(
         EventQuery,
-        ("Last-Event-ID" = Option<i64>, Header, description = "Streams only: the id of the last event received; wins over `after`."),
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, format = Int64, description = "The id of the last event received (what an event stream's client sends when it reconnects); wins over `after`."),
     ),
     responses(
         (status = 200, description = "A page of events (JSON), or the event stream.", content(
@@ -90,15 +91,16 @@ pub(crate) async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let stream = wants_stream(&headers);
-    let last_event_id = if stream {
-        headers.get("last-event-id").map(|value| value.to_str().unwrap_or("\u{fffd}"))
-    } else {
-        None
-    };
+    // The header of a reconnecting event stream; honoured (and checked) on pages too, so a
+    // request means the same whatever it accepts.
+    let last_event_id =
+        headers.get("last-event-id").map(|value| value.to_str().unwrap_or("\u{fffd}"));
     let params = EventParams::parse(EventQuery::decode(query.as_deref()), last_event_id)?;
     let after = params.after.get();
+    let position = (after, if last_event_id.is_some() { "Last-Event-ID" } else { "after" });
     if !stream {
-        let (result, _) = page::<TicketEvent>(&state, &caller, after, params.limit.get()).await?;
+        let (result, _) =
+            page::<TicketEvent>(&state, &caller, position, params.limit.get()).await?;
         let query = AppliedEventQuery { after, limit: i32::from(params.limit.get()) };
         return Ok(Json(TicketEventList { query, result }).into_response());
     }
@@ -110,7 +112,7 @@ pub(crate) async fn list(
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")));
     };
-    let (first, full) = page::<Delivered>(&state, &caller, after, PartnerStream::page()).await?;
+    let (first, full) = page::<Delivered>(&state, &caller, position, PartnerStream::page()).await?;
     let keep_alive = state.feeds.settings().keep_alive;
     let events = PartnerStream::new(state, caller, slot, after, first, full).into_events();
     let mut response =

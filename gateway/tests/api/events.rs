@@ -181,6 +181,15 @@ e2e_test!(bad_positions_limits_and_last_event_ids_are_violations, |gw| {
         .header("accept", "text/event-stream")
         .header("last-event-id", "-3");
     assert_eq!(violations(request.send().await.unwrap()).await, ["Last-Event-ID"]);
+    // A position beyond the newest event: nobody can have received it.
+    let response = gw.get("/v2/tickets/events?after=1000000").await;
+    assert_eq!(violations(response).await, ["after"]);
+    let request = gw
+        .as_client(&gw.a, reqwest::Method::GET, "/v2/tickets/events")
+        .await
+        .header("accept", "text/event-stream")
+        .header("last-event-id", "1000000");
+    assert_eq!(violations(request.send().await.unwrap()).await, ["Last-Event-ID"]);
 });
 
 e2e_test!(a_stream_sends_the_backlog_then_live_events_and_resumes_by_last_event_id, |gw| {

@@ -55,7 +55,7 @@ impl Service {
         let expires = request.extensions().get::<TokenExpiry>().copied();
         let after = convert::watch_position(request.into_inner())?;
         let live = self.hub.subscribe();
-        store::events::check_retained(&self.db, after).await?;
+        store::events::check_position(&self.db, after).await?;
         let (sender, receiver) = mpsc::channel(QUEUE);
         let tail = sender.clone();
         let watcher = Watcher { db: self.db.clone(), provider, last: after.get(), sender };

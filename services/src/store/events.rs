@@ -52,31 +52,39 @@ pub(crate) async fn page(
         .all(db)
         .await?;
     let events = rows.into_iter().map(event_from_row).collect::<Result<Vec<_>, _>>()?;
-    // A page that starts right after `after` proves the position is retained; otherwise ask.
+    // A page that starts right after `after` proves the position is a real, retained one;
+    // otherwise ask.
     if events.first().is_none_or(|first| first.id > after + 1) {
-        check_retained(db, query.after).await?;
+        check_position(db, query.after).await?;
     }
     Ok(events)
 }
 
-/// Whether a reader at `after` can still resume: nothing after it has been pruned.
+/// Whether a reader can resume at `after`: nothing after it has been pruned, and it is not
+/// beyond the newest event (no reader can have received an id that was never handed out; one
+/// that claims to would skip every event up to it).
 ///
 /// # Errors
-/// `Gone` when it cannot; `Unavailable` when the store cannot be reached.
-pub(crate) async fn check_retained(
+/// `Gone` when events after it were pruned; `InvalidArgument` on `after` when it is beyond the
+/// newest event; `Unavailable` when the store cannot be reached.
+pub(crate) async fn check_position(
     db: &DatabaseConnection,
     after: EventPosition,
 ) -> Result<(), Error> {
     if after == EventPosition::START {
         return Ok(());
     }
-    let oldest = ticket_event::Entity::find()
+    let (oldest, newest) = ticket_event::Entity::find()
         .select_only()
         .column_as(ticket_event::Column::Id.min(), "oldest")
-        .into_tuple::<Option<i64>>()
+        .column_as(ticket_event::Column::Id.max(), "newest")
+        .into_tuple::<(Option<i64>, Option<i64>)>()
         .one(db)
         .await?
-        .flatten();
+        .unwrap_or_default();
+    if after.get() > newest.unwrap_or(0) {
+        return Err(Error::violation("after", BEYOND_NEWEST));
+    }
     // Ids have no holes, so the log holds everything after `after` exactly when the oldest
     // retained event is at most the next one.
     match oldest {
@@ -84,6 +92,10 @@ pub(crate) async fn check_retained(
         _ => Ok(()),
     }
 }
+
+/// The violation of a position beyond the newest event.
+const BEYOND_NEWEST: &str =
+    "must be the id of an event you received: it is beyond the newest event";
 
 /// Every provider's events after `after`, oldest first, at most [`BATCH`]: what the service's
 /// hub reads to fan out.

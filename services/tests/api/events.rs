@@ -141,6 +141,15 @@ async fn bad_positions_and_limits_are_violations(backend: Backend) {
             Violations::from_status(&status).into_iter().map(|v| v.field).collect();
         assert_eq!(named, fields, "{request:?}");
     }
+    // No one can have received an event beyond the newest.
+    app.ticket(provider).await;
+    let newest = events_when(&app, provider, 1).await[0].id;
+    let status = app.events(provider, after(newest + 1)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let beyond = v2::WatchTicketEventsRequest { after: Some(newest + 1) };
+    let status =
+        app.tickets().watch_ticket_events(as_provider(provider, beyond)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
     let request = v2::WatchTicketEventsRequest { after: Some(-5) };
     let status =
         app.tickets().watch_ticket_events(as_provider(provider, request)).await.unwrap_err();

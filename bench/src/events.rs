@@ -1,0 +1,496 @@
+//! The event-feed benchmark (`bench/run.sh --events`): partner streams on a running gateway while
+//! tickets are created through the ticket service.
+//!
+//! - **Live**: `--subscribers` Server-Sent-Event streams spread over the providers, while
+//!   `--rate` tickets per second are created (round robin over the providers) for
+//!   `--duration` seconds. Every stream must receive every event of its provider exactly once, in
+//!   increasing id (checked by count, strict order and an order-independent sum of the ticket
+//!   ids); the latency of each delivery is its arrival minus the event's `occurred_at` (the
+//!   ticket's `created_at`, stamped by the service just before its insert): commit-to-client
+//!   plus the insert itself.
+//! - **Idle**: `--idle-streams` streams held open at once; the gateway's `event_upstream_watches`
+//!   and `event_streams_open` gauges and its resident memory are read while they are.
+//!
+//! Streams are HTTP/2 (h2c) requests, `--streams-per-connection` per connection, as a partner's
+//! HTTP/2 client or browser would multiplex them.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use anyhow::{Context as _, bail};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt as _, Empty, Full};
+use hyper::{
+    Method, Request, StatusCode,
+    body::{Bytes, Incoming},
+    client::conn::http2::SendRequest,
+    header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue},
+};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Serialize;
+use tickets_contract::{
+    metadata::PROVIDER_ID,
+    v2::{CreatePendingTicketRequest, ticket_service_client::TicketServiceClient},
+};
+use tokio::{net::TcpStream, sync::Semaphore, time::Instant};
+use tonic::{metadata::MetadataValue, transport::Endpoint};
+use uuid::Uuid;
+
+use crate::{fixture::Fixture, http1::Http1, procfs};
+
+/// The arguments of `tickets-bench events`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct EventsArgs {
+    /// The gateway: `http://host:port`.
+    #[arg(long)]
+    http_url: String,
+    /// The ticket service, where tickets are created: `http://host:port`.
+    #[arg(long)]
+    grpc_url: String,
+    /// The gateway's metrics endpoint: `http://host:port`.
+    #[arg(long)]
+    metrics_url: String,
+    /// `client_id secret api_key provider_id` per line: one partner client per provider.
+    #[arg(long)]
+    clients: std::path::PathBuf,
+    /// `client_id:secret` of an internal client allowed to create tickets for any provider.
+    #[arg(long)]
+    internal_client: String,
+    /// Live streams during the write phase.
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    /// Tickets created per second.
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// Seconds of creating.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Streams held open at once in the idle phase (0: no idle phase).
+    #[arg(long, default_value_t = 10_000)]
+    idle_streams: usize,
+    /// HTTP/2 streams per connection.
+    #[arg(long, default_value_t = 100)]
+    streams_per_connection: usize,
+    /// The gateway's process id, for its memory.
+    #[arg(long)]
+    gateway_pid: u32,
+    /// Where the result (one JSON line) is appended.
+    #[arg(long)]
+    pub(crate) out: std::path::PathBuf,
+}
+
+/// One partner client.
+#[derive(Clone, Debug)]
+struct Partner {
+    provider: Uuid,
+    token: String,
+    api_key: String,
+}
+
+/// What the benchmark measured.
+#[derive(Debug, Serialize)]
+pub(crate) struct EventsResult {
+    subscribers: usize,
+    rate: u32,
+    duration_s: u64,
+    created: u64,
+    create_errors: u64,
+    expected_deliveries: u64,
+    delivered: u64,
+    lost: u64,
+    duplicated_or_out_of_order: u64,
+    wrong_tickets: u64,
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
+    latency_max_ms: f64,
+    live_gateway_rss_peak_mib: f64,
+    idle_streams: usize,
+    idle_streams_open: f64,
+    idle_upstream_watches: f64,
+    idle_gateway_rss_mib: f64,
+    idle_gateway_rss_peak_mib: f64,
+}
+
+/// What one stream saw.
+#[derive(Debug, Default)]
+struct Seen {
+    count: AtomicU64,
+    /// Events at or below the previous id.
+    disorder: AtomicU64,
+    /// The wrapping sum of the ticket ids received.
+    sum: AtomicU64,
+}
+
+/// What the writer made, per provider.
+#[derive(Debug, Default)]
+struct Made {
+    count: AtomicU64,
+    sum: AtomicU64,
+}
+
+fn fold(id: Uuid) -> u64 {
+    let (high, low) = id.as_u64_pair();
+    high ^ low
+}
+
+async fn token(http_url: &str, id: &str, secret: &str) -> anyhow::Result<String> {
+    let mut http = Http1::new(http_url)?;
+    let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/oauth2/token")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(body)))?;
+    let (status, body) = http.send(request).await.map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(status == StatusCode::OK, "token for {id}: {status}");
+    let json: serde_json::Value = serde_json::from_slice(&body)?;
+    Ok(json["access_token"].as_str().context("no access_token")?.to_owned())
+}
+
+async fn partners(args: &EventsArgs) -> anyhow::Result<Vec<Partner>> {
+    let fixture = Fixture::load(Some(&args.clients), None, None, None)?;
+    let mut partners = Vec::new();
+    for provider in &fixture.providers {
+        let (id, secret, api_key) = provider.client.clone().context("a client per provider")?;
+        partners.push(Partner {
+            provider: provider.id.parse()?,
+            token: token(&args.http_url, &id, &secret).await?,
+            api_key,
+        });
+    }
+    anyhow::ensure!(!partners.is_empty(), "no clients");
+    Ok(partners)
+}
+
+/// HTTP/2 connections to the gateway, each carrying up to `per_connection` streams.
+struct Connections {
+    address: String,
+    per_connection: usize,
+    senders: Vec<SendRequest<Empty<Bytes>>>,
+    used: usize,
+}
+
+impl Connections {
+    fn new(http_url: &str, per_connection: usize) -> anyhow::Result<Self> {
+        let address = http_url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        Ok(Self { address, per_connection: per_connection.max(1), senders: Vec::new(), used: 0 })
+    }
+
+    async fn sender(&mut self) -> anyhow::Result<SendRequest<Empty<Bytes>>> {
+        if self.senders.is_empty() || self.used == self.per_connection {
+            let stream = TcpStream::connect(&self.address).await?;
+            stream.set_nodelay(true)?;
+            let (sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await?;
+            tokio::spawn(connection);
+            self.senders.push(sender);
+            self.used = 0;
+        }
+        self.used += 1;
+        Ok(self.senders.last().context("a connection")?.clone())
+    }
+}
+
+/// Opens one event stream for `partner` after `after`.
+async fn open(
+    connections: &mut Connections,
+    partner: &Partner,
+    after: i64,
+) -> anyhow::Result<Incoming> {
+    let mut sender = connections.sender().await?;
+    let request = Request::builder()
+        .uri(format!("http://{}/v2/tickets/events?after={after}", connections.address))
+        .header(ACCEPT, "text/event-stream")
+        .header(AUTHORIZATION, format!("Bearer {}", partner.token))
+        .header("x-api-key", HeaderValue::from_str(&partner.api_key)?)
+        .body(Empty::new())?;
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    if response.status() != StatusCode::OK {
+        bail!("stream refused: {}", response.status());
+    }
+    Ok(response.into_body())
+}
+
+/// Reads `body` until it ends, recording every event in `seen` and its latency in `latencies`.
+async fn follow(mut body: Incoming, seen: Arc<Seen>, latencies: Arc<std::sync::Mutex<Histogram<u64>>>) {
+    let mut buffer = String::new();
+    let mut last = 0_i64;
+    let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else { continue };
+        let arrived = SystemTime::now();
+        buffer.push_str(&String::from_utf8_lossy(&data));
+        while let Some(end) = buffer.find("\n\n") {
+            let text: String = buffer.drain(..end + 2).collect();
+            let Some(json) = text.lines().find_map(|line| line.strip_prefix("data: ")) else {
+                continue;
+            };
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(json) else { continue };
+            let id = event["id"].as_i64().unwrap_or(0);
+            if id <= last {
+                seen.disorder.fetch_add(1, Ordering::Relaxed);
+            }
+            last = id;
+            if let Some(ticket) = event["ticket"]["id"].as_str().and_then(|t| t.parse().ok()) {
+                seen.sum.fetch_add(fold(ticket), Ordering::Relaxed);
+            }
+            seen.count.fetch_add(1, Ordering::Relaxed);
+            let occurred = event["occurred_at"]
+                .as_str()
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                .map(SystemTime::from)
+                .unwrap_or(arrived);
+            let micros = arrived.duration_since(occurred).unwrap_or_default().as_micros();
+            let _ = local.record(u64::try_from(micros).unwrap_or(u64::MAX).max(1));
+        }
+        if local.len() >= 256 {
+            flush(&latencies, &mut local);
+        }
+    }
+    flush(&latencies, &mut local);
+}
+
+fn flush(into: &std::sync::Mutex<Histogram<u64>>, local: &mut Histogram<u64>) {
+    if let Ok(mut merged) = into.lock() {
+        let _ = merged.add(&*local);
+    }
+    local.reset();
+}
+
+/// The newest event id of `partner`'s provider, read page by page.
+async fn head(http_url: &str, partner: &Partner) -> anyhow::Result<i64> {
+    let mut http = Http1::new(http_url)?;
+    let mut after = 0;
+    loop {
+        let request = Request::builder()
+            .uri(format!("/v2/tickets/events?after={after}&limit=1000"))
+            .header(AUTHORIZATION, format!("Bearer {}", partner.token))
+            .header("x-api-key", HeaderValue::from_str(&partner.api_key)?)
+            .body(Full::new(Bytes::new()))?;
+        let (status, body) = http.send(request).await.map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(status == StatusCode::OK, "events page: {status}");
+        let page: serde_json::Value = serde_json::from_slice(&body)?;
+        let events = page["result"].as_array().context("result")?;
+        if let Some(last) = events.last() {
+            after = last["id"].as_i64().context("id")?;
+        }
+        if events.len() < 1000 {
+            return Ok(after);
+        }
+    }
+}
+
+async fn gauge(metrics_url: &str, name: &str) -> f64 {
+    let Ok(mut http) = Http1::new(metrics_url) else { return f64::NAN };
+    let Ok(request) = Request::builder().uri("/metrics").body(Full::new(Bytes::new())) else {
+        return f64::NAN;
+    };
+    let Ok((_, body)) = http.send(request).await else { return f64::NAN };
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn mib(kib: u64) -> f64 {
+    #[expect(clippy::cast_precision_loss, reason = "memory sizes are far below 2^52 KiB")]
+    let kib = kib as f64;
+    kib / 1024.0
+}
+
+fn millis(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+    #[expect(clippy::cast_precision_loss, reason = "latencies are far below 2^52 µs")]
+    let micros = histogram.value_at_quantile(quantile) as f64;
+    micros / 1000.0
+}
+
+/// Runs both phases.
+pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
+    let partners = partners(args).await?;
+    let (internal_id, internal_secret) =
+        args.internal_client.split_once(':').context("--internal-client id:secret")?;
+    let internal = token(&args.http_url, internal_id, internal_secret).await?;
+    let mut heads = Vec::new();
+    for partner in &partners {
+        heads.push(head(&args.http_url, partner).await?);
+    }
+
+    // Live phase.
+    let latencies =
+        Arc::new(std::sync::Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let mut connections = Connections::new(&args.http_url, args.streams_per_connection)?;
+    let mut seen = Vec::new();
+    let mut followers = Vec::new();
+    for index in 0..args.subscribers {
+        let at = index % partners.len();
+        let body = open(&mut connections, &partners[at], heads[at]).await?;
+        let record = Arc::new(Seen::default());
+        seen.push((at, record.clone()));
+        followers.push(tokio::spawn(follow(body, record, latencies.clone())));
+    }
+    eprintln!("{} streams open; creating {} tickets/s for {} s", args.subscribers, args.rate, args.duration);
+    procfs::reset_peak_rss(args.gateway_pid);
+    let made: Arc<Vec<Made>> = Arc::new(partners.iter().map(|_| Made::default()).collect());
+    let create_errors = Arc::new(AtomicU64::new(0));
+    let channel = Endpoint::from_shared(args.grpc_url.clone())?.connect().await?;
+    let authorization: MetadataValue<_> = format!("Bearer {internal}").parse()?;
+    let in_flight = Arc::new(Semaphore::new(256));
+    let total = u64::from(args.rate) * args.duration;
+    let interval = Duration::from_secs(1) / args.rate.max(1);
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for n in 0..total {
+        tokio::time::sleep_until(started + interval * u32::try_from(n).unwrap_or(u32::MAX)).await;
+        let permit = in_flight.clone().acquire_owned().await?;
+        let at = next.fetch_add(1, Ordering::Relaxed) % partners.len();
+        let (made, errors, provider) = (made.clone(), create_errors.clone(), partners[at].provider);
+        let mut client = TicketServiceClient::new(channel.clone());
+        let authorization = authorization.clone();
+        writers.push(tokio::spawn(async move {
+            let mut request = tonic::Request::new(CreatePendingTicketRequest {
+                customer_id: Uuid::new_v4().to_string(),
+                vehicle_model_id: 1,
+                vin: "1HGCM82633A004352".to_owned(),
+                connection_id: None,
+            });
+            request.metadata_mut().insert("authorization", authorization);
+            if let Ok(value) = provider.hyphenated().to_string().parse() {
+                request.metadata_mut().insert(PROVIDER_ID, value);
+            }
+            match client.create_pending_ticket(request).await {
+                Ok(ticket) => {
+                    let id: Uuid = ticket.into_inner().id.parse().unwrap_or_default();
+                    made[at].count.fetch_add(1, Ordering::Relaxed);
+                    made[at].sum.fetch_add(fold(id), Ordering::Relaxed);
+                }
+                Err(_) => {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            drop(permit);
+        }));
+    }
+    for writer in writers {
+        writer.await?;
+    }
+    // Every stream has everything, or 10 s pass.
+    let expected = |at: usize| made[at].count.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline
+        && seen.iter().any(|(at, s)| s.count.load(Ordering::Relaxed) < expected(*at))
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let live_peak = procfs::rss_kib(args.gateway_pid).map_or(0, |(_, peak)| peak);
+    let (mut delivered, mut expected_deliveries, mut disorder, mut wrong) = (0, 0, 0, 0);
+    for (at, record) in &seen {
+        let count = record.count.load(Ordering::Relaxed);
+        delivered += count;
+        expected_deliveries += expected(*at);
+        disorder += record.disorder.load(Ordering::Relaxed);
+        if count == expected(*at) && record.sum.load(Ordering::Relaxed) != made[*at].sum.load(Ordering::Relaxed) {
+            wrong += 1;
+        }
+    }
+    drop(connections);
+    for follower in &followers {
+        follower.abort();
+    }
+    let latencies = latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+
+    // Idle phase.
+    let (mut idle_open, mut idle_watches, mut idle_rss, mut idle_peak) = (f64::NAN, f64::NAN, 0, 0);
+    if args.idle_streams > 0 {
+        tokio::time::sleep(Duration::from_secs(6)).await; // the live streams' feeds retire
+        procfs::reset_peak_rss(args.gateway_pid);
+        let mut connections = Connections::new(&args.http_url, args.streams_per_connection)?;
+        // From each provider's newest event: idle streams, with no backlog to send.
+        let mut newest = Vec::new();
+        for partner in &partners {
+            newest.push(head(&args.http_url, partner).await?);
+        }
+        let mut held = Vec::new();
+        for index in 0..args.idle_streams {
+            let at = index % partners.len();
+            held.push(open(&mut connections, &partners[at], newest[at]).await?);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        idle_open = gauge(&args.metrics_url, "event_streams_open").await;
+        idle_watches = gauge(&args.metrics_url, "event_upstream_watches").await;
+        if let Some((rss, peak)) = procfs::rss_kib(args.gateway_pid) {
+            (idle_rss, idle_peak) = (rss, peak);
+        }
+        drop(held);
+    }
+
+    Ok(EventsResult {
+        subscribers: args.subscribers,
+        rate: args.rate,
+        duration_s: args.duration,
+        created: made.iter().map(|m| m.count.load(Ordering::Relaxed)).sum(),
+        create_errors: create_errors.load(Ordering::Relaxed),
+        expected_deliveries,
+        delivered,
+        lost: expected_deliveries.saturating_sub(delivered),
+        duplicated_or_out_of_order: disorder + delivered.saturating_sub(expected_deliveries),
+        wrong_tickets: wrong,
+        latency_p50_ms: millis(&latencies, 0.50),
+        latency_p99_ms: millis(&latencies, 0.99),
+        latency_max_ms: millis(&latencies, 1.0),
+        live_gateway_rss_peak_mib: mib(live_peak),
+        idle_streams: args.idle_streams,
+        idle_streams_open: idle_open,
+        idle_upstream_watches: idle_watches,
+        idle_gateway_rss_mib: mib(idle_rss),
+        idle_gateway_rss_peak_mib: mib(idle_peak),
+    })
+}
+
+impl EventsResult {
+    /// The markdown rows of bench/README.md.
+    pub(crate) fn report(&self) -> String {
+        let pass = |ok: bool| if ok { "met" } else { "**missed**" };
+        format!(
+            "| measure | value | target | |\n|---|---|---|---|\n\
+             | live streams × tickets/s × s | {} × {} × {} ({} created, {} errors) | 1,000 × 500 | |\n\
+             | commit → client p50 | {:.1} ms | ≤ 10 ms | {} |\n\
+             | commit → client p99 (max) | {:.1} ms ({:.1} ms) | ≤ 100 ms | {} |\n\
+             | deliveries lost / duplicated or out of order / wrong tickets | {} / {} / {} of {} | 0 / 0 / 0 | {} |\n\
+             | gateway peak RSS, live phase | {:.1} MiB | | |\n\
+             | idle streams open (gauge) | {} ({}) | 10,000 | |\n\
+             | upstream watches while idle | {} | ≤ 10 | {} |\n\
+             | gateway RSS with the idle streams (peak) | {:.1} MiB ({:.1} MiB) | ≤ 64 MiB | {} |\n",
+            self.subscribers,
+            self.rate,
+            self.duration_s,
+            self.created,
+            self.create_errors,
+            self.latency_p50_ms,
+            pass(self.latency_p50_ms <= 10.0),
+            self.latency_p99_ms,
+            self.latency_max_ms,
+            pass(self.latency_p99_ms <= 100.0),
+            self.lost,
+            self.duplicated_or_out_of_order,
+            self.wrong_tickets,
+            self.expected_deliveries,
+            pass(self.lost == 0 && self.duplicated_or_out_of_order == 0 && self.wrong_tickets == 0),
+            self.live_gateway_rss_peak_mib,
+            self.idle_streams,
+            self.idle_streams_open,
+            self.idle_upstream_watches,
+            pass(self.idle_upstream_watches <= 10.0),
+            self.idle_gateway_rss_mib,
+            self.idle_gateway_rss_peak_mib,
+            pass(self.idle_gateway_rss_peak_mib <= 64.0),
+        )
+    }
+}
