@@ -108,6 +108,13 @@ pub(crate) struct EventsResult {
     latency_p50_ms: f64,
     latency_p99_ms: f64,
     latency_max_ms: f64,
+    /// From the create's answer (which comes after the commit) to arrival: a lower bound.
+    answered_p50_ms: f64,
+    answered_p99_ms: f64,
+    /// The gateway's own histogram (occurrence → sent on the stream): the bucket bound at or
+    /// above the quantile.
+    gateway_lag_p50_ms: f64,
+    gateway_lag_p99_ms: f64,
     live_gateway_rss_peak_mib: f64,
     idle_streams: usize,
     idle_streams_open: f64,
@@ -119,6 +126,8 @@ pub(crate) struct EventsResult {
 /// What one stream saw.
 #[derive(Debug, Default)]
 struct Seen {
+    /// Each event's ticket and arrival.
+    arrivals: std::sync::Mutex<Vec<(Uuid, SystemTime)>>,
     count: AtomicU64,
     /// Events at or below the previous id.
     disorder: AtomicU64,
@@ -131,6 +140,8 @@ struct Seen {
 struct Made {
     count: AtomicU64,
     sum: AtomicU64,
+    /// When each ticket's create was answered.
+    answered: std::sync::Mutex<std::collections::HashMap<Uuid, SystemTime>>,
 }
 
 fn fold(id: Uuid) -> u64 {
@@ -219,7 +230,11 @@ async fn open(
 }
 
 /// Reads `body` until it ends, recording every event in `seen` and its latency in `latencies`.
-async fn follow(mut body: Incoming, seen: Arc<Seen>, latencies: Arc<std::sync::Mutex<Histogram<u64>>>) {
+async fn follow(
+    mut body: Incoming,
+    seen: Arc<Seen>,
+    latencies: Arc<std::sync::Mutex<Histogram<u64>>>,
+) {
     let mut buffer = String::new();
     let mut last = 0_i64;
     let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
@@ -240,6 +255,9 @@ async fn follow(mut body: Incoming, seen: Arc<Seen>, latencies: Arc<std::sync::M
             last = id;
             if let Some(ticket) = event["ticket"]["id"].as_str().and_then(|t| t.parse().ok()) {
                 seen.sum.fetch_add(fold(ticket), Ordering::Relaxed);
+                if let Ok(mut arrivals) = seen.arrivals.lock() {
+                    arrivals.push((ticket, arrived));
+                }
             }
             seen.count.fetch_add(1, Ordering::Relaxed);
             let occurred = event["occurred_at"]
@@ -299,6 +317,36 @@ async fn gauge(metrics_url: &str, name: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The upper bounds of the buckets holding `quantiles` of a Prometheus histogram `name`.
+async fn histogram_quantiles(metrics_url: &str, name: &str, quantiles: &[f64]) -> Vec<f64> {
+    let text = async {
+        let mut http = Http1::new(metrics_url).ok()?;
+        let request = Request::builder().uri("/metrics").body(Full::new(Bytes::new())).ok()?;
+        let (_, body) = http.send(request).await.ok()?;
+        Some(String::from_utf8_lossy(&body).into_owned())
+    }
+    .await
+    .unwrap_or_default();
+    let prefix = format!("{name}_bucket{{le=\"");
+    let buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|line| {
+            let (bound, count) = line.strip_prefix(&prefix)?.split_once("\"} ")?;
+            Some((bound.parse().ok()?, count.trim().parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last().map_or(0.0, |(_, count)| *count);
+    quantiles
+        .iter()
+        .map(|q| {
+            buckets
+                .iter()
+                .find(|(_, count)| *count >= q * total)
+                .map_or(f64::NAN, |(bound, _)| *bound)
+        })
+        .collect()
+}
+
 fn mib(kib: u64) -> f64 {
     #[expect(clippy::cast_precision_loss, reason = "memory sizes are far below 2^52 KiB")]
     let kib = kib as f64;
@@ -335,7 +383,10 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
         seen.push((at, record.clone()));
         followers.push(tokio::spawn(follow(body, record, latencies.clone())));
     }
-    eprintln!("{} streams open; creating {} tickets/s for {} s", args.subscribers, args.rate, args.duration);
+    eprintln!(
+        "{} streams open; creating {} tickets/s for {} s",
+        args.subscribers, args.rate, args.duration
+    );
     procfs::reset_peak_rss(args.gateway_pid);
     let made: Arc<Vec<Made>> = Arc::new(partners.iter().map(|_| Made::default()).collect());
     let create_errors = Arc::new(AtomicU64::new(0));
@@ -368,8 +419,12 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
             match client.create_pending_ticket(request).await {
                 Ok(ticket) => {
                     let id: Uuid = ticket.into_inner().id.parse().unwrap_or_default();
+                    let answered = SystemTime::now();
                     made[at].count.fetch_add(1, Ordering::Relaxed);
                     made[at].sum.fetch_add(fold(id), Ordering::Relaxed);
+                    if let Ok(mut map) = made[at].answered.lock() {
+                        map.insert(id, answered);
+                    }
                 }
                 Err(_) => {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -390,13 +445,28 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let live_peak = procfs::rss_kib(args.gateway_pid).map_or(0, |(_, peak)| peak);
+    let mut answered = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for (at, record) in &seen {
+        let Ok(map) = made[*at].answered.lock() else { continue };
+        let Ok(arrivals) = record.arrivals.lock() else { continue };
+        for (ticket, arrived) in arrivals.iter() {
+            if let Some(sent) = map.get(ticket) {
+                let micros = arrived.duration_since(*sent).unwrap_or_default().as_micros();
+                answered.record(u64::try_from(micros).unwrap_or(u64::MAX).max(1))?;
+            }
+        }
+    }
+    let lag =
+        histogram_quantiles(&args.metrics_url, "event_delivery_lag_seconds", &[0.5, 0.99]).await;
     let (mut delivered, mut expected_deliveries, mut disorder, mut wrong) = (0, 0, 0, 0);
     for (at, record) in &seen {
         let count = record.count.load(Ordering::Relaxed);
         delivered += count;
         expected_deliveries += expected(*at);
         disorder += record.disorder.load(Ordering::Relaxed);
-        if count == expected(*at) && record.sum.load(Ordering::Relaxed) != made[*at].sum.load(Ordering::Relaxed) {
+        if count == expected(*at)
+            && record.sum.load(Ordering::Relaxed) != made[*at].sum.load(Ordering::Relaxed)
+        {
             wrong += 1;
         }
     }
@@ -445,6 +515,10 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
         latency_p50_ms: millis(&latencies, 0.50),
         latency_p99_ms: millis(&latencies, 0.99),
         latency_max_ms: millis(&latencies, 1.0),
+        answered_p50_ms: millis(&answered, 0.50),
+        answered_p99_ms: millis(&answered, 0.99),
+        gateway_lag_p50_ms: lag[0] * 1000.0,
+        gateway_lag_p99_ms: lag[1] * 1000.0,
         live_gateway_rss_peak_mib: mib(live_peak),
         idle_streams: args.idle_streams,
         idle_streams_open: idle_open,
@@ -463,6 +537,8 @@ impl EventsResult {
              | live streams × tickets/s × s | {} × {} × {} ({} created, {} errors) | 1,000 × 500 | |\n\
              | commit → client p50 | {:.1} ms | ≤ 10 ms | {} |\n\
              | commit → client p99 (max) | {:.1} ms ({:.1} ms) | ≤ 100 ms | {} |\n\
+             | create answered → client p50 / p99 (lower bound) | {:.1} / {:.1} ms | | |\n\
+             | gateway's own lag p50 / p99 (bucket bound) | ≤ {} / ≤ {} ms | | |\n\
              | deliveries lost / duplicated or out of order / wrong tickets | {} / {} / {} of {} | 0 / 0 / 0 | {} |\n\
              | gateway peak RSS, live phase | {:.1} MiB | | |\n\
              | idle streams open (gauge) | {} ({}) | 10,000 | |\n\
@@ -478,6 +554,10 @@ impl EventsResult {
             self.latency_p99_ms,
             self.latency_max_ms,
             pass(self.latency_p99_ms <= 100.0),
+            self.answered_p50_ms,
+            self.answered_p99_ms,
+            self.gateway_lag_p50_ms,
+            self.gateway_lag_p99_ms,
             self.lost,
             self.duplicated_or_out_of_order,
             self.wrong_tickets,

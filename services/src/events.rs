@@ -17,7 +17,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::{DatabaseConnection, DbBackend, SqlxPostgresConnector};
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::{Notify, broadcast, watch};
 
@@ -32,6 +32,9 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// How often events older than the retention are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
+/// How long a watch waits for the hub to start before it is refused UNAVAILABLE.
+const START_PATIENCE: Duration = Duration::from_secs(5);
+
 /// How many events a watcher may fall behind the hub before it must read from the database.
 const CAPACITY: usize = 4096;
 
@@ -45,10 +48,18 @@ pub(crate) type Live = broadcast::Receiver<Arc<TicketEvent>>;
 /// The hub; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Hub {
+    /// The service's pool: for pruning.
     db: DatabaseConnection,
+    /// The hub's own connection (PostgreSQL; the service's pool on SQLite): numbering and
+    /// reading new events never queue behind the calls waiting for a pooled connection.
+    own: DatabaseConnection,
     sender: broadcast::Sender<Arc<TicketEvent>>,
     wake: Arc<Notify>,
     closing: watch::Sender<bool>,
+    /// Set once the hub knows where it starts (the newest event when it started): from then
+    /// on every later event goes through it. Before, a watch could fall between the events it
+    /// reads from the database and the first one the hub hands out, so none is taken.
+    started: watch::Sender<bool>,
     retention: Duration,
 }
 
@@ -56,18 +67,32 @@ impl Hub {
     /// A hub over `db` that keeps events for `retention`; nothing happens until [`run`](Self::run).
     #[must_use]
     pub fn new(db: DatabaseConnection, retention: Duration) -> Self {
+        let own = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                let options = db.get_postgres_connection_pool().connect_options();
+                let pool =
+                    PgPoolOptions::new().max_connections(1).connect_lazy_with((*options).clone());
+                SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+            }
+            _ => db.clone(),
+        };
         Self {
             db,
+            own,
             sender: broadcast::channel(CAPACITY).0,
             wake: Arc::new(Notify::new()),
             closing: watch::channel(false).0,
+            started: watch::channel(false).0,
             retention,
         }
     }
 
-    /// Live events from now on.
-    pub(crate) fn subscribe(&self) -> Live {
-        self.sender.subscribe()
+    /// Live events from now on, once the hub has started (waiting up to [`START_PATIENCE`]
+    /// for it); `None` when it has not by then (the database is unreachable: retry).
+    pub(crate) async fn subscribe(&self) -> Option<Live> {
+        let mut started = self.started.subscribe();
+        let ready = tokio::time::timeout(START_PATIENCE, started.wait_for(|started| *started));
+        matches!(ready.await, Ok(Ok(_))).then(|| self.sender.subscribe())
     }
 
     /// Resolves once the hub is closing: every watcher ends so its caller resumes elsewhere.
@@ -182,8 +207,16 @@ impl Hub {
 
     /// Runs the sequencer once; how many events it numbered.
     async fn number(&self) -> u64 {
-        match events::number_staged(&self.db).await {
-            Ok(numbered) => numbered,
+        let started = std::time::Instant::now();
+        match events::number_staged(&self.own).await {
+            Ok(numbered) => {
+                tracing::debug!(
+                    numbered,
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "sequenced"
+                );
+                numbered
+            }
             Err(error) => {
                 tracing::warn!(%error, "numbering events failed; retrying at the next tick");
                 0
@@ -195,8 +228,11 @@ impl Hub {
     /// from the database themselves).
     async fn start(&self) -> i64 {
         loop {
-            match events::head(&self.db).await {
-                Ok(head) => return head,
+            match events::head(&self.own).await {
+                Ok(head) => {
+                    self.started.send_replace(true);
+                    return head;
+                }
                 Err(error) => {
                     tracing::warn!(%error, "cannot read the event log; retrying");
                     tokio::time::sleep(TICK).await;
@@ -208,7 +244,7 @@ impl Hub {
     /// Reads every event after `last` and hands each to the watchers; the new `last`.
     async fn fan_out(&self, mut last: i64) -> i64 {
         loop {
-            let batch = match events::since(&self.db, last).await {
+            let batch = match events::since(&self.own, last).await {
                 Ok(batch) => batch,
                 Err(error) => {
                     log_read_failure(&error);
@@ -216,6 +252,14 @@ impl Hub {
                 }
             };
             let Some(newest) = batch.last().map(|event| event.id) else { return last };
+            if let Some(first) = batch.first() {
+                let age = chrono::Utc::now() - first.occurred_at;
+                tracing::debug!(
+                    events = batch.len(),
+                    oldest_age_ms = age.num_microseconds().unwrap_or(0) as f64 / 1e3,
+                    "fanning out"
+                );
+            }
             for event in batch {
                 // No watcher is not an error: the event is in the log for whoever comes.
                 let _ = self.sender.send(Arc::new(event));

@@ -54,7 +54,9 @@ impl Service {
         let provider = provider_of(&request)?;
         let expires = request.extensions().get::<TokenExpiry>().copied();
         let after = convert::watch_position(request.into_inner())?;
-        let live = self.hub.subscribe();
+        let live = self.hub.subscribe().await.ok_or_else(|| {
+            Status::unavailable("the service is starting its event feed; retry in a moment")
+        })?;
         store::events::check_position(&self.db, after).await?;
         let (sender, receiver) = mpsc::channel(QUEUE);
         let tail = sender.clone();

@@ -8,30 +8,14 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    QueryOrder, QuerySelect, Statement,
 };
 
 use super::{convert::event_from_row, entity::ticket_event};
 use crate::domain::{Error, EventPosition, EventQuery, ProviderId, TicketEvent};
 
-/// The advisory lock that makes one sequencer transaction run at a time, across replicas.
-const SEQUENCER_LOCK_KEY: i64 = 0x0074_6963_6b65_7476; // "tickev" in ASCII, after the migrations' key
-
-/// The most events one sequencer transaction numbers, and one pruning pass looks at.
+/// The most events one hub read returns, and one pruning pass looks at.
 const BATCH: u64 = 1000;
-
-/// Numbers the committed, unnumbered events in the order they were staged, continuing from the
-/// highest id: `max(id) + row_number()`.
-const NUMBER_STAGED: &str = "
-WITH head AS (SELECT coalesce(max(id), 0) AS id FROM ticket_events),
-     staged AS (
-         SELECT seq, row_number() OVER (ORDER BY seq) AS n
-         FROM ticket_events WHERE id IS NULL ORDER BY seq LIMIT 1000
-     )
-UPDATE ticket_events AS e SET id = head.id + staged.n
-FROM head, staged
-WHERE e.seq = staged.seq
-RETURNING e.id";
 
 /// The events of `provider` after `query.after`, oldest first.
 ///
@@ -129,15 +113,18 @@ pub(crate) async fn head(db: &DatabaseConnection) -> Result<i64, Error> {
         .unwrap_or(0))
 }
 
-/// PostgreSQL: numbers the events whose transactions have committed, and notifies the hubs of
-/// every replica (`ticket_events`) when it numbered any. Returns how many it numbered. SQLite
-/// numbers events as they are written, so there this does nothing.
+/// PostgreSQL: numbers up to 1,000 of the events whose transactions have committed, in the
+/// order they were staged, and notifies the hubs of every replica (`ticket_events`) when it
+/// numbered any. Returns how many it numbered. SQLite numbers events as they are written, so
+/// there this does nothing.
 ///
-/// The advisory transaction lock makes the sequencers of all replicas take turns: the numbering
-/// statement starts (and takes its snapshot) only after the previous numbering committed, so it
-/// continues from the true highest id, and a later id never becomes visible before an earlier
-/// one. Events still uncommitted are invisible to it and are numbered by a later turn, after
-/// everything numbered now — which is the order they became visible in.
+/// One call of the migration's `ticket_events_number()` (one round trip, one transaction): an
+/// advisory transaction lock makes the sequencers of all replicas take turns, and the numbering
+/// statement takes its snapshot only once the lock is granted — after the previous numbering
+/// committed — so it continues from the true highest id (kept in `ticket_events_head`), and a
+/// later id never becomes visible before an earlier one. Events still uncommitted are invisible
+/// to it and are numbered by a later turn, after everything numbered now: the order they became
+/// visible in.
 ///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
@@ -145,20 +132,11 @@ pub(crate) async fn number_staged(db: &DatabaseConnection) -> Result<u64, Error>
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(0);
     }
-    let txn = db.begin().await?;
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1)",
-        [SEQUENCER_LOCK_KEY.into()],
-    ))
-    .await?;
-    let numbered =
-        txn.query_all_raw(Statement::from_string(DbBackend::Postgres, NUMBER_STAGED)).await?.len();
-    if numbered > 0 {
-        txn.execute_unprepared("SELECT pg_notify('ticket_events', '')").await?;
-    }
-    txn.commit().await?;
-    Ok(u64::try_from(numbered).unwrap_or(u64::MAX))
+    let statement =
+        Statement::from_string(DbBackend::Postgres, "SELECT ticket_events_number() AS numbered");
+    let row = db.query_one_raw(statement).await?;
+    let numbered: i64 = row.map(|row| row.try_get("", "numbered")).transpose()?.unwrap_or(0);
+    Ok(u64::try_from(numbered).unwrap_or(0))
 }
 
 /// Deletes the events that occurred before `cut`, oldest first, never the newest one (ids

@@ -13,6 +13,9 @@
 
 use sea_orm_migration::prelude::*;
 
+/// The advisory lock that makes one numbering run at a time, across replicas ("tickev").
+const SEQUENCER_LOCK_KEY: i64 = 0x0074_6963_6b65_7476;
+
 #[derive(Debug, DeriveMigrationName)]
 pub(crate) struct Migration;
 
@@ -63,6 +66,33 @@ END
 $$;
 CREATE TRIGGER tickets_created AFTER INSERT ON tickets
     FOR EACH ROW WHEN (NEW.state = 'pending') EXECUTE FUNCTION ticket_events_append();
+-- The highest id handed out: one row, written only by the sequencer (under its lock).
+CREATE TABLE ticket_events_head (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), id bigint NOT NULL);
+INSERT INTO ticket_events_head (id) VALUES (0);
+-- The sequencer, in one round trip: each statement of a volatile function takes a fresh
+-- snapshot, so the numbering sees every event committed before the lock was granted.
+CREATE FUNCTION ticket_events_number() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    head bigint;
+    numbered bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock({SEQUENCER_LOCK_KEY});
+    SELECT h.id INTO head FROM ticket_events_head AS h;
+    WITH staged AS (
+        SELECT seq, row_number() OVER (ORDER BY seq) AS n
+        FROM ticket_events WHERE id IS NULL ORDER BY seq LIMIT 1000
+    )
+    UPDATE ticket_events AS e SET id = head + staged.n
+    FROM staged
+    WHERE e.seq = staged.seq;
+    GET DIAGNOSTICS numbered = ROW_COUNT;
+    IF numbered > 0 THEN
+        UPDATE ticket_events_head SET id = head + numbered;
+        PERFORM pg_notify('ticket_events', '');
+    END IF;
+    RETURN numbered;
+END
+$$;
 CREATE TRIGGER tickets_service_started AFTER UPDATE OF state ON tickets
     FOR EACH ROW WHEN (OLD.state = 'pending' AND NEW.state = 'in_progress')
     EXECUTE FUNCTION ticket_events_append();
@@ -162,7 +192,9 @@ impl MigrationTrait for Migration {
             sea_orm::DbBackend::Postgres => {
                 "DROP TRIGGER tickets_created ON tickets; \
                  DROP TRIGGER tickets_service_started ON tickets; \
-                 DROP FUNCTION ticket_events_append();"
+                 DROP FUNCTION ticket_events_append(); \
+                 DROP FUNCTION ticket_events_number(); \
+                 DROP TABLE ticket_events_head;"
             }
             _ => "DROP TRIGGER tickets_created; DROP TRIGGER tickets_service_started;",
         };
