@@ -19,6 +19,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use axum::body::Bytes;
 use tickets_contract::v2::{self, ticket_service_client::TicketServiceClient};
 use tokio::sync::{broadcast, watch};
 use tonic::{Request, Response, Status, transport::Channel};
@@ -26,7 +27,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::{Auth, Caller},
-    model::{EventType, Incomplete, TicketEvent},
+    model::{Incomplete, TicketEvent},
     upstream::Upstream,
 };
 
@@ -34,16 +35,15 @@ use crate::{
 /// resumes with `Last-Event-ID`): the memory a slow reader can hold is bounded by this.
 const FEED_CAPACITY: usize = 1024;
 
-/// An event as a feed hands it to its partner streams: serialised once for all of them.
+/// An event as a feed hands it to its partner streams: its Server-Sent-Events frame is written
+/// once, and every stream sends the same bytes (a reference count, not a copy, per stream).
 
 #[derive(Debug)]
 pub(crate) struct Delivered {
     /// Its id.
     pub(crate) id: i64,
-    /// Its type.
-    pub(crate) kind: EventType,
-    /// The event's JSON, on one line.
-    pub(crate) json: String,
+    /// `id: …`, `event: …` and `data: <the event's JSON, on one line>`, and the blank line.
+    pub(crate) frame: Bytes,
     /// When it happened, for the delivery-lag histogram.
     pub(crate) occurred_at: SystemTime,
 }
@@ -63,7 +63,8 @@ impl TryFrom<v2::TicketEvent> for Delivered {
             .unwrap_or_else(SystemTime::now);
         let event = TicketEvent::try_from(event)?;
         let json = serde_json::to_string(&event).map_err(|_| Incomplete::unserialisable())?;
-        Ok(Self { id: event.id, kind: event.kind, json, occurred_at })
+        let frame = format!("id: {}\nevent: {}\ndata: {json}\n\n", event.id, event.kind.name());
+        Ok(Self { id: event.id, frame: Bytes::from(frame), occurred_at })
     }
 }
 

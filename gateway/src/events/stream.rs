@@ -14,13 +14,16 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use axum::response::sse::Event;
+use axum::body::Bytes;
 use futures::{Stream, StreamExt as _};
 use tickets_contract::rules::EventLimit;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Delivered, Feeds, Live, StreamSlot, feed::subscribe, read_log};
 use crate::{auth::Caller, state::AppState};
+
+/// What a quiet stream sends after every keep-alive interval: a comment line.
+const KEEP_ALIVE: &[u8] = b":\n\n";
 
 /// The page size the backlog is read in.
 const BACKLOG_PAGE: u16 = EventLimit::MAX;
@@ -86,8 +89,9 @@ impl PartnerStream {
         BACKLOG_PAGE
     }
 
-    /// The SSE events of the stream, ending when the token expires or the gateway closes.
-    pub(crate) fn into_events(self) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+    /// The bytes of the stream — event frames, and a comment after every `keep_alive` of
+    /// silence — ending when the token expires or the gateway closes.
+    pub(crate) fn into_events(self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
         let feeds = self.state.feeds.clone();
         let expires_in =
             u64::try_from(self.caller.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
@@ -117,9 +121,9 @@ impl PartnerStream {
             if position > self.read_to { Phase::Fill { until: position } } else { Phase::Live };
     }
 
-    /// The next SSE event, or `None` when the stream ends (a failed read, a slow reader, the
-    /// feed gone): the partner reconnects with `Last-Event-ID`.
-    async fn next(&mut self) -> Option<Event> {
+    /// The next frame, or `None` when the stream ends (a failed read, a slow reader, the feed
+    /// gone): the partner reconnects with `Last-Event-ID`.
+    async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some((event, live)) = self.pending.pop_front() {
                 if event.id <= self.sent {
@@ -142,8 +146,12 @@ impl PartnerStream {
                     }
                 }
                 Phase::Live => {
+                    let keep_alive = self.state.feeds.settings().keep_alive;
                     let live = self.live.as_mut()?;
-                    match live.recv().await {
+                    let Ok(received) = tokio::time::timeout(keep_alive, live.recv()).await else {
+                        return Some(Bytes::from_static(KEEP_ALIVE));
+                    };
+                    match received {
                         Ok(event) => self.pending.push_back((event, true)),
                         Err(RecvError::Lagged(missed)) => {
                             tracing::info!(client_id = %self.caller.client_id, missed, "event stream too slow; disconnected");
@@ -175,13 +183,13 @@ impl PartnerStream {
         Some(full)
     }
 
-    fn render(&self, event: &Delivered, live: bool) -> Event {
+    fn render(&self, event: &Delivered, live: bool) -> Bytes {
         let metrics = &self.state.metrics;
         if live {
             let lag = SystemTime::now().duration_since(event.occurred_at).unwrap_or_default();
             metrics.event_delivery_lag(lag);
         }
         metrics.event_delivered();
-        Event::default().id(event.id.to_string()).event(event.kind.name()).data(&event.json)
+        event.frame.clone()
     }
 }

@@ -5,10 +5,8 @@ use axum::{
     Json,
     extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{
-        IntoResponse, Response,
-        sse::{KeepAlive, Sse},
-    },
+    body::Body,
+    response::{IntoResponse, Response},
 };
 
 use tickets_contract::v2;
@@ -113,11 +111,12 @@ pub(crate) async fn list(
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")));
     };
     let (first, full) = page::<Delivered>(&state, &caller, position, PartnerStream::page()).await?;
-    let keep_alive = state.feeds.settings().keep_alive;
     let events = PartnerStream::new(state, caller, slot, after, first, full).into_events();
-    let mut response =
-        Sse::new(events).keep_alive(KeepAlive::new().interval(keep_alive)).into_response();
+    let mut response = Body::from_stream(events).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(EVENT_STREAM));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Proxies must pass events on as they come.
-    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
 }
