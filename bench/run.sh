@@ -44,18 +44,20 @@ usage: bench/run.sh [options]
   --subscribers N       live streams of --events (default 1000)
   --event-rate N        tickets created per second during --events (default 500)
   --idle-streams N      streams held open in the idle phase of --events (default 10000)
+  --streams-per-connection N  HTTP/2 streams per connection in --events (default 100); 0: one
+                        HTTP/1.1 connection per stream
 environment: CARGO_TARGET_DIR (default ./target), BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432),
   BENCH_RUST_LOG (default info) and BENCH_LOG_FORMAT (default json) for both servers, as deployed,
   BENCH_GRPC_ADDR (127.0.0.1:55051), BENCH_HTTP_ADDR (127.0.0.1:58080), BENCH_METRICS_ADDR (127.0.0.1:59464),
   BENCH_REDIS_URL (redis://127.0.0.1:6379; the rate-limiter row, skipped when none answers),
   BENCH_LIMITED_HTTP_ADDR (127.0.0.1:28081), BENCH_LIMITED_METRICS_ADDR (127.0.0.1:29466),
-  BENCH_GATEWAY_METRICS_ADDR (127.0.0.1:59465)
+  BENCH_GATEWAY_METRICS_ADDR (127.0.0.1:59465), BENCH_GATEWAY_THREADS (1, as deployed)
 TXT
 }
 
 BACKEND=postgres QUICK=0 DURATION="" WARMUP="" CONCURRENCY=32 HISTORY="" PENDING=10000 PROVIDERS=10
 DB_CONNECTIONS=10 POOL_RATE=8000 ROUNDS="" CLIENT_THREADS=1 OUT="" BUILD=1 KEEP=0 WAIT_IDLE=60 PERF=0
-EVENTS=0 SUBSCRIBERS=1000 EVENT_RATE=500 IDLE_STREAMS=10000
+EVENTS=0 SUBSCRIBERS=1000 EVENT_RATE=500 IDLE_STREAMS=10000 STREAMS_PER_CONNECTION=100
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --postgres) BACKEND=postgres ;;
@@ -80,6 +82,7 @@ while [[ $# -gt 0 ]]; do
     --subscribers) SUBSCRIBERS=$2; shift ;;
     --event-rate) EVENT_RATE=$2; shift ;;
     --idle-streams) IDLE_STREAMS=$2; shift ;;
+    --streams-per-connection) STREAMS_PER_CONNECTION=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -182,7 +185,7 @@ start_servers() {
   env -u OTEL_EXPORTER_OTLP_ENDPOINT RUST_LOG="$LOG_FILTER" LOG_FORMAT="$LOG_FORMAT" \
     GATEWAY_HTTP_ADDR="$HTTP_ADDR" GATEWAY_TICKET_SERVICE_URL="http://$GRPC_ADDR" \
     GATEWAY_CREDENTIALS_FILE="$OUT/clients.toml" GATEWAY_RATE_LIMIT_PER_SECOND=0 GATEWAY_DAILY_QUOTA=0 \
-    GATEWAY_WORKER_THREADS=1 GATEWAY_SIGNING_KEY_FILE="$OUT/signing-key.pem" \
+    GATEWAY_WORKER_THREADS="${BENCH_GATEWAY_THREADS:-1}" GATEWAY_SIGNING_KEY_FILE="$OUT/signing-key.pem" \
     GATEWAY_METRICS_ADDR="$GATEWAY_METRICS_ADDR" GATEWAY_MAX_STREAMS_PER_CLIENT=100000 \
     "$BIN/ticket-gateway" >"$OUT/gateway-$tag.log" 2>&1 &
   GATEWAY_PID=$!
@@ -299,6 +302,7 @@ if [[ $EVENTS == 1 ]]; then
     --metrics-url "http://$GATEWAY_METRICS_ADDR" --clients "$OUT/clients.txt" \
     --internal-client bench-internal:bench-internal-secret --subscribers "$SUBSCRIBERS" \
     --rate "$EVENT_RATE" --duration "$DURATION" --idle-streams "$IDLE_STREAMS" \
+    --streams-per-connection "$STREAMS_PER_CONNECTION" \
     --gateway-pid "$GATEWAY_PID" --out "$OUT/events.jsonl" | tee "$OUT/events.md"
   stop_servers
   say "done: $OUT/events.md"

@@ -73,7 +73,8 @@ pub(crate) struct EventsArgs {
     /// Streams held open at once in the idle phase (0: no idle phase).
     #[arg(long, default_value_t = 10_000)]
     idle_streams: usize,
-    /// HTTP/2 streams per connection.
+    /// HTTP/2 streams per connection; 0: one HTTP/1.1 connection per stream (as a browser's
+    /// `EventSource` over HTTP/1.1).
     #[arg(long, default_value_t = 100)]
     streams_per_connection: usize,
     /// The gateway's process id, for its memory.
@@ -203,7 +204,7 @@ struct Connections {
 impl Connections {
     fn new(http_url: &str, per_connection: usize) -> anyhow::Result<Self> {
         let address = http_url.trim_start_matches("http://").trim_end_matches('/').to_owned();
-        Ok(Self { address, per_connection: per_connection.max(1), senders: Vec::new(), used: 0 })
+        Ok(Self { address, per_connection, senders: Vec::new(), used: 0 })
     }
 
     async fn sender(&mut self) -> anyhow::Result<SendRequest<Empty<Bytes>>> {
@@ -228,6 +229,9 @@ async fn open(
     partner: &Partner,
     after: i64,
 ) -> anyhow::Result<Incoming> {
+    if connections.per_connection == 0 {
+        return open_http1(&connections.address, partner, after).await;
+    }
     let mut sender = connections.sender().await?;
     let request = Request::builder()
         .uri(format!("http://{}/v2/tickets/events?after={after}", connections.address))
@@ -236,6 +240,27 @@ async fn open(
         .header("x-api-key", HeaderValue::from_str(&partner.api_key)?)
         .body(Empty::new())?;
     sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    if response.status() != StatusCode::OK {
+        bail!("stream refused: {}", response.status());
+    }
+    Ok(response.into_body())
+}
+
+/// Opens one event stream on a connection of its own (HTTP/1.1).
+async fn open_http1(address: &str, partner: &Partner, after: i64) -> anyhow::Result<Incoming> {
+    let stream = TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .uri(format!("/v2/tickets/events?after={after}"))
+        .header(hyper::header::HOST, address)
+        .header(ACCEPT, "text/event-stream")
+        .header(AUTHORIZATION, format!("Bearer {}", partner.token))
+        .header("x-api-key", HeaderValue::from_str(&partner.api_key)?)
+        .body(Empty::new())?;
     let response = sender.send_request(request).await?;
     if response.status() != StatusCode::OK {
         bail!("stream refused: {}", response.status());

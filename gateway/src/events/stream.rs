@@ -134,13 +134,13 @@ impl PartnerStream {
             }
             match self.phase {
                 Phase::Backlog => {
-                    let full = self.read_page().await?;
+                    let full = Box::pin(self.read_page()).await?;
                     if !full {
                         self.join_feed();
                     }
                 }
                 Phase::Fill { until } => {
-                    let full = self.read_page().await?;
+                    let full = Box::pin(self.read_page()).await?;
                     if self.read_to >= until || !full {
                         self.phase = Phase::Live;
                     }
@@ -165,6 +165,8 @@ impl PartnerStream {
     }
 
     /// Reads the next page of the log into `pending`; whether it was full (more may follow).
+    /// (Called boxed: its future, an upstream call's, is large, and an idle stream should not
+    /// carry room for it.)
     async fn read_page(&mut self) -> Option<bool> {
         let page = read_log(&self.state.upstream, &self.caller, self.read_to, BACKLOG_PAGE).await;
         let page = match page {
