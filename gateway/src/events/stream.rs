@@ -17,13 +17,17 @@ use std::{
 use axum::body::Bytes;
 use futures::{Stream, StreamExt as _};
 use tickets_contract::rules::EventLimit;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{Delivered, Feeds, Live, StreamSlot, feed::subscribe, read_log};
 use crate::{auth::Caller, state::AppState};
 
 /// What a quiet stream sends after every keep-alive interval: a comment line.
 const KEEP_ALIVE: &[u8] = b":\n\n";
+
+/// The most bytes sent in one chunk, and the most events taken from the feed at once.
+const MAX_CHUNK: usize = 64 * 1024;
+const MAX_BATCH: usize = 64;
 
 /// The page size the backlog is read in.
 const BACKLOG_PAGE: u16 = EventLimit::MAX;
@@ -121,16 +125,42 @@ impl PartnerStream {
             if position > self.read_to { Phase::Fill { until: position } } else { Phase::Live };
     }
 
-    /// The next frame, or `None` when the stream ends (a failed read, a slow reader, the feed
-    /// gone): the partner reconnects with `Last-Event-ID`.
+    /// The next chunk — the frames of every event ready to go, up to [`MAX_CHUNK`] bytes —
+    /// or `None` when the stream ends (a failed read, a slow reader, the feed gone): the
+    /// partner reconnects with `Last-Event-ID`. A stream that is behind sends what it owes in
+    /// one write instead of one per event, so the busier the gateway, the less each event costs.
     async fn next(&mut self) -> Option<Bytes> {
         loop {
-            if let Some((event, live)) = self.pending.pop_front() {
+            let mut chunk: Option<Bytes> = None;
+            let mut joined: Option<Vec<u8>> = None;
+            while let Some((event, live)) = self.pending.pop_front() {
                 if event.id <= self.sent {
                     continue;
                 }
+                let size =
+                    chunk.as_ref().map_or(0, Bytes::len) + joined.as_ref().map_or(0, Vec::len);
+                if size > 0 && size + event.frame.len() > MAX_CHUNK {
+                    self.pending.push_front((event, live));
+                    break;
+                }
                 self.sent = event.id;
-                return Some(self.render(&event, live));
+                let frame = self.render(&event, live);
+                match (chunk.take(), joined.as_mut()) {
+                    (None, None) => chunk = Some(frame),
+                    (Some(first), None) => {
+                        let mut buffer = Vec::with_capacity(2 * (first.len() + frame.len()));
+                        buffer.extend_from_slice(&first);
+                        buffer.extend_from_slice(&frame);
+                        joined = Some(buffer);
+                    }
+                    (_, Some(buffer)) => buffer.extend_from_slice(&frame),
+                }
+            }
+            if let Some(buffer) = joined {
+                return Some(Bytes::from(buffer));
+            }
+            if chunk.is_some() {
+                return chunk;
             }
             match self.phase {
                 Phase::Backlog => {
@@ -151,13 +181,27 @@ impl PartnerStream {
                     let Ok(received) = tokio::time::timeout(keep_alive, live.recv()).await else {
                         return Some(Bytes::from_static(KEEP_ALIVE));
                     };
-                    match received {
-                        Ok(event) => self.pending.push_back((event, true)),
-                        Err(RecvError::Lagged(missed)) => {
-                            tracing::info!(client_id = %self.caller.client_id, missed, "event stream too slow; disconnected");
-                            return None;
+                    let mut received = Some(received);
+                    // Whatever else is already waiting goes out with it.
+                    while let Some(next) = received.take() {
+                        match next {
+                            Ok(event) => self.pending.push_back((event, true)),
+                            Err(RecvError::Lagged(missed)) => {
+                                tracing::info!(client_id = %self.caller.client_id, missed, "event stream too slow; disconnected");
+                                return None;
+                            }
+                            Err(RecvError::Closed) => return None,
                         }
-                        Err(RecvError::Closed) => return None,
+                        if self.pending.len() < MAX_BATCH {
+                            received = match live.try_recv() {
+                                Ok(event) => Some(Ok(event)),
+                                Err(TryRecvError::Lagged(missed)) => {
+                                    Some(Err(RecvError::Lagged(missed)))
+                                }
+                                Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                                Err(TryRecvError::Empty) => None,
+                            };
+                        }
                     }
                 }
             }

@@ -3,9 +3,9 @@
 
 use axum::{
     Json,
+    body::Body,
     extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    body::Body,
     response::{IntoResponse, Response},
 };
 
