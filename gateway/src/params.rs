@@ -146,12 +146,14 @@ impl EventParams {
         let EventQuery { after, limit } = query;
         let mut violations = Violations::new();
         let position = |value: i64| EventPosition::try_from(value);
+        // Both are checked (a bad value is a bad request whichever wins); the header wins.
+        let query_after = parameter(&mut violations, "after", &after, rules::AFTER_RULE, position);
         let after = match last_event_id {
             Some(header) => {
                 let parsed = integer(header.trim()).ok_or(rules::AFTER_RULE).and_then(position);
                 violations.check("Last-Event-ID", parsed).map(Some)
             }
-            None => parameter(&mut violations, "after", &after, rules::AFTER_RULE, position),
+            None => query_after,
         };
         let limit = parameter(
             &mut violations,

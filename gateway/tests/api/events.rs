@@ -181,6 +181,12 @@ e2e_test!(bad_positions_limits_and_last_event_ids_are_violations, |gw| {
         .header("accept", "text/event-stream")
         .header("last-event-id", "-3");
     assert_eq!(violations(request.send().await.unwrap()).await, ["Last-Event-ID"]);
+    // A bad `after` is reported even when the header would win.
+    let request = gw
+        .as_client(&gw.a, reqwest::Method::GET, "/v2/tickets/events?after=9223372036854775808")
+        .await
+        .header("last-event-id", "0");
+    assert_eq!(violations(request.send().await.unwrap()).await, ["after"]);
     // A position beyond the newest event: nobody can have received it.
     let response = gw.get("/v2/tickets/events?after=1000000").await;
     assert_eq!(violations(response).await, ["after"]);
