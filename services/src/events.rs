@@ -1,9 +1,11 @@
 //! The hub of live events in one service process (docs/events.md): it learns that events were
 //! committed, reads them once, and hands them to every watcher of the process.
 //!
-//! - PostgreSQL: one listening connection (`LISTEN ticket_events_staged, ticket_events`). A
-//!   staged event (a trigger's `NOTIFY` at commit) makes the hub run the sequencer, which
-//!   numbers it and notifies every replica's hub; a numbered one makes the hub read what is new.
+//! - PostgreSQL: one listening connection (`LISTEN ticket_events`). A change committed by this
+//!   process wakes the hub ([`poke`](Hub::poke)), which runs the sequencer; the sequencer's
+//!   `NOTIFY` (once per batch, from its own transaction) makes every replica's hub read what is
+//!   new. Writers never notify themselves: a transaction that notifies serialises its commit with
+//!   every other notifying one, which would cap the write rate.
 //!   When the listening connection breaks (a database restart, a failover), the hub connects
 //!   again and reads what it missed meanwhile, so the gap loses nothing.
 //! - SQLite: the process is the only writer; the handlers [`poke`](Hub::poke) the hub after a
@@ -38,8 +40,7 @@ const START_PATIENCE: Duration = Duration::from_secs(5);
 /// How many events a watcher may fall behind the hub before it must read from the database.
 const CAPACITY: usize = 4096;
 
-/// The channels the hub listens on: events staged (to number) and numbered (to read).
-const STAGED: &str = "ticket_events_staged";
+/// The channel the sequencer notifies on: events were numbered (to read).
 const NUMBERED: &str = "ticket_events";
 
 /// What a watcher receives.
@@ -136,7 +137,7 @@ impl Hub {
         }
     }
 
-    /// PostgreSQL: number on `staged`, read on `numbered`, and both on every tick and after a
+    /// PostgreSQL: number when poked, read on `numbered`, and both on every tick and after a
     /// reconnection.
     async fn listen(&self) {
         let mut last = self.start().await;
@@ -155,10 +156,7 @@ impl Hub {
             let (mut staged, mut numbered) = (false, false);
             tokio::select! {
                 received = connection.try_recv() => match received {
-                    Ok(Some(notification)) => {
-                        staged |= notification.channel() == STAGED;
-                        numbered |= notification.channel() == NUMBERED;
-                    }
+                    Ok(Some(notification)) => numbered |= notification.channel() == NUMBERED,
                     Ok(None) => {
                         tracing::warn!("event listener connection lost; reconnected, catching up");
                         (staged, numbered) = (true, true);
@@ -174,7 +172,6 @@ impl Hub {
             }
             // Everything already waiting is handled by the same pass.
             while let Some(notification) = connection.next_buffered() {
-                staged |= notification.channel() == STAGED;
                 numbered |= notification.channel() == NUMBERED;
             }
             if staged && self.number().await > 0 {
@@ -193,7 +190,7 @@ impl Hub {
         let pool = PgPoolOptions::new().max_connections(1).connect_lazy_with((*options).clone());
         let connected = async {
             let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen_all([STAGED, NUMBERED]).await?;
+            listener.listen(NUMBERED).await?;
             Ok::<_, sqlx::Error>(listener)
         };
         match connected.await {
