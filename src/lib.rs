@@ -6,6 +6,7 @@
 //! rules with the one way violations are collected and carried ([`rules`], [`violations`]).
 //! How the gateway presents a failure over HTTP is the gateway's business, not the contract's.
 
+pub mod cursor;
 pub mod errors;
 pub mod metadata;
 pub mod rules;

@@ -455,7 +455,7 @@ async fn send_grpc(
                 ListTicketsRequest {
                     limit: Some(list_limit),
                     offset: Some(i64::try_from(offset).unwrap_or(i64::MAX)),
-                    ticket_number: None,
+                    ..Default::default()
                 },
                 caller,
             ))

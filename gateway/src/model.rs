@@ -53,31 +53,45 @@ pub(crate) struct InProgressTicket {
 }
 
 /// The query parameters applied to a list, defaults included.
-#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub(crate) struct AppliedQuery {
     /// The applied limit.
     #[schema(minimum = 0, maximum = 1000)]
     pub(crate) limit: i32,
-    /// The applied offset.
+    /// The applied offset (absent when the page was asked for by cursor).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = Int64, minimum = 0)]
-    pub(crate) offset: i64,
+    pub(crate) offset: Option<i64>,
     /// The applied ticket-number filter (present only when given).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = Int64)]
     pub(crate) ticket_number: Option<i64>,
+    /// The applied cursor (present only when given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) after: Option<String>,
 }
 
 impl From<ListParams> for v2::ListTicketsRequest {
     fn from(params: ListParams) -> Self {
-        let ListParams { limit, offset, ticket_number } = params;
-        Self { limit: Some(limit.as_i32()), offset: Some(offset.as_i64()), ticket_number }
+        let ListParams { limit, offset, ticket_number, after } = params;
+        Self {
+            limit: Some(limit.as_i32()),
+            offset: after.is_none().then(|| offset.as_i64()),
+            ticket_number,
+            after: after.map(|cursor| cursor.encode()),
+        }
     }
 }
 
 impl From<ListParams> for AppliedQuery {
     fn from(params: ListParams) -> Self {
-        let ListParams { limit, offset, ticket_number } = params;
-        Self { limit: limit.as_i32(), offset: offset.as_i64(), ticket_number }
+        let ListParams { limit, offset, ticket_number, after } = params;
+        Self {
+            limit: limit.as_i32(),
+            offset: after.is_none().then(|| offset.as_i64()),
+            ticket_number,
+            after: after.map(|cursor| cursor.encode()),
+        }
     }
 }
 
@@ -210,6 +224,11 @@ impl TryFrom<v2::TicketEvent> for TicketEvent {
 pub(crate) struct Incomplete(&'static str);
 
 impl Incomplete {
+    /// An answer missing `what`, or holding it in a form that cannot be passed on.
+    pub(crate) const fn new(what: &'static str) -> Self {
+        Self(what)
+    }
+
     /// An answer that converted but could not be written as JSON.
     pub(crate) const fn unserialisable() -> Self {
         Self("a JSON form")

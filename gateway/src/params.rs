@@ -4,6 +4,7 @@
 use axum::extract::{Path, rejection::PathRejection};
 use serde::Deserialize;
 use tickets_contract::{
+    cursor::{Cursor, CursorList, OFFSET_WITH_CURSOR_RULE},
     rules::{self, EventLimit, EventPosition, Limit, Offset},
     violations::Violations,
 };
@@ -28,6 +29,12 @@ pub(crate) struct ListQuery {
     #[serde(default)]
     #[param(value_type = Option<i64>, format = Int64, example = 7_179_072)]
     ticket_number: Values,
+    /// A cursor from the `Link: rel="next"` of a previous page of this list (also echoed as
+    /// `query.after`): the page starts right after that page's last ticket, however many
+    /// tickets ahead of it have left the list since. Opaque; not together with `offset`.
+    #[serde(default)]
+    #[param(value_type = Option<String>, min_length = 30, max_length = 30, pattern = "^[A-Za-z0-9_-]{30}$", example = "AQEABkTnYS_MQAAAAAAAcYNfs3dHTw")]
+    after: Values,
 }
 
 impl ListQuery {
@@ -42,8 +49,10 @@ impl ListQuery {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ListParams {
     pub(crate) limit: Limit,
+    /// 0 when `after` is given.
     pub(crate) offset: Offset,
     pub(crate) ticket_number: Option<i64>,
+    pub(crate) after: Option<Cursor>,
 }
 
 /// A base-10 integer: an optional `-` and ASCII digits, nothing else (no `+`, no spaces, no
@@ -76,15 +85,18 @@ fn parameter<T>(
     violations.check(name, parsed)
 }
 
-impl TryFrom<ListQuery> for ListParams {
-    type Error = Violations;
-
-    fn try_from(query: ListQuery) -> Result<Self, Violations> {
-        let ListQuery { limit, offset, ticket_number } = query;
+impl ListParams {
+    /// The checked query of a list whose cursors are `list`'s, every violation at once.
+    pub(crate) fn parse(query: ListQuery, list: CursorList) -> Result<Self, Violations> {
+        let ListQuery { limit, offset, ticket_number, after } = query;
         let mut violations = Violations::new();
         let limit = parameter(&mut violations, "limit", &limit, rules::LIMIT_RULE, Limit::try_from);
-        let offset =
-            parameter(&mut violations, "offset", &offset, rules::OFFSET_RULE, Offset::try_from);
+        let offset = if offset.is_given() && after.is_given() {
+            violations.add("offset", OFFSET_WITH_CURSOR_RULE);
+            None
+        } else {
+            parameter(&mut violations, "offset", &offset, rules::OFFSET_RULE, Offset::try_from)
+        };
         let ticket_number = parameter(
             &mut violations,
             "ticket_number",
@@ -92,11 +104,21 @@ impl TryFrom<ListQuery> for ListParams {
             "must be a base-10 64-bit integer",
             Ok,
         );
+        let after = match after.single() {
+            Ok(value) => {
+                violations.check("after", value.map(|v| Cursor::decode(list, v)).transpose())
+            }
+            Err(why) => {
+                violations.add("after", why.message());
+                None
+            }
+        };
         violations.finish(|| {
             Some(Self {
                 limit: limit?.unwrap_or_default(),
                 offset: offset?.unwrap_or_default(),
                 ticket_number: ticket_number?,
+                after: after?,
             })
         })
     }
@@ -182,7 +204,7 @@ mod tests {
     use super::*;
 
     fn list_params(raw: Option<&str>) -> Result<ListParams, Violations> {
-        ListParams::try_from(ListQuery::decode(raw))
+        ListParams::parse(ListQuery::decode(raw), CursorList::Pending)
     }
 
     fn params(limit: u16, offset: i64, ticket_number: Option<i64>) -> ListParams {
@@ -190,7 +212,25 @@ mod tests {
             limit: Limit::try_from(i64::from(limit)).unwrap(),
             offset: Offset::try_from(offset).unwrap(),
             ticket_number,
+            after: None,
         }
+    }
+
+    #[test]
+    fn a_cursor_is_applied_alone_and_checked() {
+        let cursor = Cursor { list: CursorList::Pending, created_at_micros: 1, ticket_number: 9 };
+        let encoded = cursor.encode();
+        let parsed = list_params(Some(&format!("after={encoded}&limit=3"))).unwrap();
+        assert_eq!(
+            (parsed.after, parsed.limit.get(), parsed.offset.as_i64()),
+            (Some(cursor), 3, 0)
+        );
+        assert_eq!(fields(&format!("after={encoded}&offset=0")), ["offset"]);
+        assert_eq!(fields("after="), ["after"]);
+        assert_eq!(fields("after=nope&limit=x"), ["limit", "after"]);
+        assert_eq!(fields(&format!("after={encoded}&after={encoded}")), ["after"]);
+        let other = Cursor { list: CursorList::InProgress, ..cursor }.encode();
+        assert_eq!(fields(&format!("after={other}")), ["after"]);
     }
 
     fn fields(raw: &str) -> Vec<String> {

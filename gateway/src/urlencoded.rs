@@ -36,6 +36,11 @@ impl NotSingle {
 }
 
 impl Values {
+    /// Whether the parameter appears in the query at all (even empty).
+    pub(crate) fn is_given(&self) -> bool {
+        !self.0.is_empty()
+    }
+
     /// The one value given, `Ok(None)` when the parameter was absent.
     ///
     /// # Errors

@@ -93,6 +93,7 @@ pub async fn seed(db: &DatabaseConnection) -> Result<Summary, Error> {
         limit: Limit::try_from(0).map_err(|e| Error::Internal(e.into()))?,
         offset: Offset::default(),
         ticket_number: None,
+        after: None,
     };
     let existing = store::list::<PendingTicket>(db, provider, count_only).await?.total
         + store::list::<InProgressTicket>(db, provider, count_only).await?.total;

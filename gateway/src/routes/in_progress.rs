@@ -3,8 +3,9 @@
 use axum::{
     Json,
     extract::{Path, RawQuery, State, rejection::PathRejection},
+    response::Response,
 };
-use tickets_contract::v2;
+use tickets_contract::{cursor::CursorList, v2};
 
 use super::collection::{self, Answer, Client, Collection};
 use crate::{
@@ -19,6 +20,8 @@ use crate::{
 pub(crate) struct InProgress;
 
 impl Collection for InProgress {
+    const PATH: &'static str = "/v2/tickets/in-progress-tickets";
+    const LIST: CursorList = CursorList::InProgress;
     const ID: &'static str = "in-progress-ticket-id";
     type Wire = v2::InProgressTicket;
     type Item = InProgressTicket;
@@ -39,8 +42,8 @@ impl Collection for InProgress {
         client.get_in_progress_ticket(request).await
     }
 
-    fn contents(page: Self::Page) -> (Vec<Self::Wire>, i64) {
-        (page.result, page.total)
+    fn contents(page: Self::Page) -> (Vec<Self::Wire>, i64, Option<String>) {
+        (page.result, page.total, page.next)
     }
 }
 
@@ -62,7 +65,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> Result<Json<InProgressTicketList>, Problem> {
+) -> Result<Response, Problem> {
     collection::list::<InProgress>(&state, &caller, query.as_deref()).await
 }
 

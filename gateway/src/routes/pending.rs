@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use tickets_contract::{v2, violations::Violations};
+use tickets_contract::{cursor::CursorList, v2, violations::Violations};
 
 use super::collection::{self, Answer, Client, Collection};
 use crate::{
@@ -23,6 +23,8 @@ use crate::{
 pub(crate) struct Pending;
 
 impl Collection for Pending {
+    const PATH: &'static str = "/v2/tickets/pending-tickets";
+    const LIST: CursorList = CursorList::Pending;
     const ID: &'static str = "pending-ticket-id";
     type Wire = v2::PendingTicket;
     type Item = PendingTicket;
@@ -43,8 +45,8 @@ impl Collection for Pending {
         client.get_pending_ticket(request).await
     }
 
-    fn contents(page: Self::Page) -> (Vec<Self::Wire>, i64) {
-        (page.result, page.total)
+    fn contents(page: Self::Page) -> (Vec<Self::Wire>, i64, Option<String>) {
+        (page.result, page.total, page.next)
     }
 }
 
@@ -66,7 +68,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> Result<Json<PendingTicketList>, Problem> {
+) -> Result<Response, Problem> {
     collection::list::<Pending>(&state, &caller, query.as_deref()).await
 }
 

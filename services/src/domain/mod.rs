@@ -14,6 +14,6 @@ pub use employee::{EmailAddress, Employee, EmployeeRole, PersonName};
 pub use error::Error;
 pub use event::{Change, EventLimit, EventPosition, EventQuery, TicketEvent};
 pub use ids::{CustomerId, EmployeeId, ProviderId, TicketId, parse_uuid};
-pub use paging::{Limit, ListQuery, Offset, Page};
+pub use paging::{Limit, ListQuery, Offset, Page, Position};
 pub use ticket::{InProgressTicket, NewTicket, PendingTicket, TicketState};
 pub use vin::Vin;

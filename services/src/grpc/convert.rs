@@ -9,9 +9,13 @@ use tickets_contract::v2;
 use crate::domain::{
     Change, CustomerId, EmailAddress, Employee, EmployeeId, EmployeeRole, Error, EventLimit,
     EventPosition, EventQuery, InProgressTicket, Limit, ListQuery, NewTicket, Offset, Page,
-    PendingTicket, PersonName, ProviderId, TicketEvent, TicketId, Vin, parse_uuid,
+    PendingTicket, PersonName, Position, ProviderId, TicketEvent, TicketId, TicketState, Vin,
+    parse_uuid,
 };
-use tickets_contract::violations::Violations;
+use tickets_contract::{
+    cursor::{CURSOR_RULE, Cursor, CursorList, OFFSET_WITH_CURSOR_RULE},
+    violations::Violations,
+};
 
 fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -21,23 +25,56 @@ fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-/// The effective list query; absent values take their defaults, which the response echoes.
-impl TryFrom<v2::ListTicketsRequest> for ListQuery {
-    type Error = Error;
-
-    fn try_from(request: v2::ListTicketsRequest) -> Result<Self, Error> {
-        let v2::ListTicketsRequest { limit, offset, ticket_number } = request;
-        let mut violations = Violations::new();
-        let limit = match limit {
-            Some(value) => violations.check("limit", Limit::try_from(i64::from(value))),
-            None => Some(Limit::DEFAULT),
-        };
-        let offset = match offset {
-            Some(value) => violations.check("offset", Offset::try_from(value)),
-            None => Some(Offset::default()),
-        };
-        Ok(violations.finish(|| Some(Self { limit: limit?, offset: offset?, ticket_number }))?)
+/// The list a state's cursors belong to.
+fn cursor_list(state: TicketState) -> CursorList {
+    match state {
+        TicketState::Pending => CursorList::Pending,
+        TicketState::InProgress => CursorList::InProgress,
     }
+}
+
+/// A cursor of the `state` list, as callers see it.
+fn cursor(state: TicketState, position: Position) -> String {
+    Cursor {
+        list: cursor_list(state),
+        created_at_micros: position.created_at.timestamp_micros(),
+        ticket_number: position.ticket_number,
+    }
+    .encode()
+}
+
+/// The effective query of a list of `state` tickets; absent values take their defaults, which
+/// the response echoes. `after` must be a cursor of that list, and excludes `offset`.
+pub(crate) fn list_query(
+    request: v2::ListTicketsRequest,
+    state: TicketState,
+) -> Result<ListQuery, Error> {
+    let v2::ListTicketsRequest { limit, offset, ticket_number, after } = request;
+    let mut violations = Violations::new();
+    let limit = match limit {
+        Some(value) => violations.check("limit", Limit::try_from(i64::from(value))),
+        None => Some(Limit::DEFAULT),
+    };
+    let offset = match (offset, &after) {
+        (Some(_), Some(_)) => violations.check("offset", Err(OFFSET_WITH_CURSOR_RULE)),
+        (Some(value), None) => violations.check("offset", Offset::try_from(value)),
+        (None, _) => Some(Offset::default()),
+    };
+    // Absent: `Some(None)`; refused: `None`.
+    let after = match after {
+        None => Some(None),
+        Some(after) => {
+            let position = Cursor::decode(cursor_list(state), &after).and_then(|cursor| {
+                let created_at =
+                    DateTime::from_timestamp_micros(cursor.created_at_micros).ok_or(CURSOR_RULE)?;
+                Ok(Position { created_at, ticket_number: cursor.ticket_number })
+            });
+            violations.check("after", position).map(Some)
+        }
+    };
+    Ok(violations.finish(|| {
+        Some(ListQuery { limit: limit?, offset: offset?, ticket_number, after: after? })
+    })?)
 }
 
 /// The effective page of events; absent values take their defaults, which the response echoes.
@@ -212,34 +249,50 @@ pub(crate) struct Listed<T> {
     pub(crate) page: Page<T>,
 }
 
+/// The fields every list response has.
+struct ListFields<W> {
+    limit: i32,
+    offset: i64,
+    ticket_number: Option<i64>,
+    result: Vec<W>,
+    total: i64,
+    after: Option<String>,
+    next: Option<String>,
+}
+
 impl<T> Listed<T> {
-    /// The fields every list response has: the effective `limit`, `offset` and `ticket_number`,
-    /// the page, and the total.
-    fn into_fields<W: From<T>>(self) -> (i32, i64, Option<i64>, Vec<W>, i64) {
-        let Self { query: ListQuery { limit, offset, ticket_number }, page: Page { items, total } } =
-            self;
-        let result = items.into_iter().map(Into::into).collect();
-        (
-            limit.as_i32(),
-            offset.as_i64(),
+    /// The fields every list response has: the effective `limit`, `offset`, `ticket_number` and
+    /// `after`, the page, the total, and the next page's cursor — cursors of the `state` list.
+    fn into_fields<W: From<T>>(self, state: TicketState) -> ListFields<W> {
+        let Self {
+            query: ListQuery { limit, offset, ticket_number, after },
+            page: Page { items, total, next },
+        } = self;
+        ListFields {
+            limit: limit.as_i32(),
+            offset: offset.as_i64(),
             ticket_number,
-            result,
-            i64::try_from(total).unwrap_or(i64::MAX),
-        )
+            result: items.into_iter().map(Into::into).collect(),
+            total: i64::try_from(total).unwrap_or(i64::MAX),
+            after: after.map(|position| cursor(state, position)),
+            next: next.map(|position| cursor(state, position)),
+        }
     }
 }
 
 impl From<Listed<PendingTicket>> for v2::ListPendingTicketsResponse {
     fn from(listed: Listed<PendingTicket>) -> Self {
-        let (limit, offset, ticket_number, result, total) = listed.into_fields();
-        Self { limit, offset, ticket_number, result, total }
+        let ListFields { limit, offset, ticket_number, result, total, after, next } =
+            listed.into_fields(TicketState::Pending);
+        Self { limit, offset, ticket_number, result, total, after, next }
     }
 }
 
 impl From<Listed<InProgressTicket>> for v2::ListInProgressTicketsResponse {
     fn from(listed: Listed<InProgressTicket>) -> Self {
-        let (limit, offset, ticket_number, result, total) = listed.into_fields();
-        Self { limit, offset, ticket_number, result, total }
+        let ListFields { limit, offset, ticket_number, result, total, after, next } =
+            listed.into_fields(TicketState::InProgress);
+        Self { limit, offset, ticket_number, result, total, after, next }
     }
 }
 
@@ -330,22 +383,45 @@ mod tests {
 
     #[test]
     fn absent_paging_takes_the_defaults() {
-        let query = ListQuery::try_from(v2::ListTicketsRequest::default());
+        let query = list_query(v2::ListTicketsRequest::default(), TicketState::Pending);
         assert_eq!(
             query.ok(),
             Some(ListQuery {
                 limit: Limit::DEFAULT,
                 offset: Offset::default(),
-                ticket_number: None
+                ticket_number: None,
+                after: None,
             })
         );
     }
 
     #[test]
     fn every_bad_paging_value_is_reported_at_once() {
-        let request =
-            v2::ListTicketsRequest { limit: Some(1001), offset: Some(-1), ticket_number: None };
-        assert_eq!(fields(ListQuery::try_from(request).unwrap_err()), ["limit", "offset"]);
+        let request = v2::ListTicketsRequest {
+            limit: Some(1001),
+            offset: Some(-1),
+            ticket_number: None,
+            after: Some("nope".into()),
+        };
+        let error = list_query(request, TicketState::Pending).unwrap_err();
+        assert_eq!(fields(error), ["limit", "offset", "after"]);
+    }
+
+    #[test]
+    fn a_cursor_round_trips_and_belongs_to_its_list() {
+        let position = Position {
+            created_at: DateTime::from_timestamp_micros(1_764_684_000_123_456).unwrap(),
+            ticket_number: 42,
+        };
+        let after = Some(cursor(TicketState::Pending, position));
+        let request = v2::ListTicketsRequest { after: after.clone(), ..Default::default() };
+        let query = list_query(request.clone(), TicketState::Pending).unwrap();
+        assert_eq!(query.after, Some(position));
+        assert_eq!(query.offset, Offset::default());
+        let error = list_query(request, TicketState::InProgress).unwrap_err();
+        assert_eq!(fields(error), ["after"]);
+        let both = v2::ListTicketsRequest { offset: Some(0), after, ..Default::default() };
+        assert_eq!(fields(list_query(both, TicketState::Pending).unwrap_err()), ["offset"]);
     }
 
     #[test]

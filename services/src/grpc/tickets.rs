@@ -10,20 +10,22 @@ use super::{
     watch::Watch,
 };
 use crate::{
-    domain::{Error, InProgressTicket, ListQuery, PendingTicket, TicketId},
+    domain::{Error, InProgressTicket, PendingTicket, TicketId},
     store::{self, FromRow},
 };
 
 impl Service {
     /// A page of the caller's tickets of type `T`: the list RPCs of both states.
-    async fn list<T, In, Out>(&self, request: Request<In>) -> Result<Response<Out>, Status>
+    async fn list<T, Out>(
+        &self,
+        request: Request<v2::ListTicketsRequest>,
+    ) -> Result<Response<Out>, Status>
     where
         T: FromRow,
-        ListQuery: TryFrom<In, Error = Error>,
         Out: From<Listed<T>>,
     {
         let provider = provider_of(&request)?;
-        let query = ListQuery::try_from(request.into_inner())?;
+        let query = convert::list_query(request.into_inner(), T::STATE)?;
         let page = store::list::<T>(&self.db, provider, query).await?;
         Ok(Response::new(Listed { query, page }.into()))
     }
@@ -47,7 +49,7 @@ impl TicketService for Service {
         &self,
         request: Request<v2::ListTicketsRequest>,
     ) -> Result<Response<v2::ListPendingTicketsResponse>, Status> {
-        self.list::<PendingTicket, _, _>(request).await
+        self.list::<PendingTicket, _>(request).await
     }
 
     async fn get_pending_ticket(
@@ -75,7 +77,7 @@ impl TicketService for Service {
         &self,
         request: Request<v2::ListTicketsRequest>,
     ) -> Result<Response<v2::ListInProgressTicketsResponse>, Status> {
-        self.list::<InProgressTicket, _, _>(request).await
+        self.list::<InProgressTicket, _>(request).await
     }
 
     async fn get_in_progress_ticket(

@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, Iterable as _,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait as _,
-    sea_query::{Expr, Order, Query},
+    sea_query::{Expr, ExprTrait as _, Order, Query},
 };
 use uuid::Uuid;
 
@@ -16,8 +16,8 @@ use super::{
     entity::{employee, ticket},
 };
 use crate::domain::{
-    EmployeeId, Error, InProgressTicket, ListQuery, NewTicket, Page, PendingTicket, ProviderId,
-    TicketId, TicketState,
+    EmployeeId, Error, InProgressTicket, ListQuery, NewTicket, Page, PendingTicket, Position,
+    ProviderId, TicketId, TicketState,
 };
 
 /// Timestamps are kept at microsecond precision: what PostgreSQL stores, so both backends answer
@@ -35,6 +35,9 @@ fn scoped(provider: ProviderId, state: TicketState) -> Condition {
 /// One page of a provider's tickets of type `T` (pending or in progress), oldest first, and the
 /// count of all of them.
 ///
+/// The page starts at the query's offset or right after its cursor position; one ticket more
+/// than the limit is read, to know whether a next page exists without a second query.
+///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
 pub(crate) async fn list<T: FromRow>(
@@ -49,24 +52,39 @@ pub(crate) async fn list<T: FromRow>(
     // Both statements read only the columns of the (provider, state, created_at, number) index,
     // so PostgreSQL answers them from the index alone: the count, and the page's numbers —
     // however deep the offset — without touching the table. Only the 25 (or `limit`) rows of
-    // the page are then read in full ("deferred join").
+    // the page are then read in full ("deferred join"). A cursor is a row comparison on the
+    // index's own order, so its page starts with an index seek however deep it is.
     let count = ticket::Entity::find()
         .select_only()
         .column_as(ticket::Column::TicketNumber.count(), "total")
         .filter(condition.clone())
         .into_tuple::<i64>()
         .one(db);
+    let limit = query.limit.get();
     let page = async {
-        if query.limit.get() == 0 {
+        if limit == 0 {
             return Ok(Vec::new());
+        }
+        let mut page_condition = condition;
+        if let Some(after) = query.after {
+            page_condition = page_condition.add(
+                Expr::tuple([
+                    Expr::col(ticket::Column::CreatedAt).into(),
+                    Expr::col(ticket::Column::TicketNumber).into(),
+                ])
+                .gt(Expr::tuple([
+                    Expr::val(after.created_at).into(),
+                    Expr::val(after.ticket_number).into(),
+                ])),
+            );
         }
         let numbers = Query::select()
             .column(ticket::Column::TicketNumber)
             .from(ticket::Entity)
-            .cond_where(condition)
+            .cond_where(page_condition)
             .order_by(ticket::Column::CreatedAt, Order::Asc)
             .order_by(ticket::Column::TicketNumber, Order::Asc)
-            .limit(u64::from(query.limit.get()))
+            .limit(u64::from(limit) + 1)
             .offset(query.offset.get())
             .to_owned();
         ticket::Entity::find()
@@ -77,10 +95,17 @@ pub(crate) async fn list<T: FromRow>(
             .await
     };
     // Count and page are independent reads: run them side by side on two pooled connections.
-    let (total, rows) = tokio::try_join!(count, page)?;
+    let (total, mut rows) = tokio::try_join!(count, page)?;
+    let next = if rows.len() > usize::from(limit) {
+        rows.truncate(usize::from(limit));
+        rows.last()
+            .map(|row| Position { created_at: row.created_at, ticket_number: row.ticket_number })
+    } else {
+        None
+    };
     let items = rows.into_iter().map(T::from_row).collect::<Result<_, _>>()?;
     let total = total.and_then(|total| u64::try_from(total).ok()).unwrap_or(0);
-    Ok(Page { items, total })
+    Ok(Page { items, total, next })
 }
 
 async fn find(

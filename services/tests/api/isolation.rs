@@ -20,11 +20,12 @@ db_test!(another_provider_can_neither_see_count_nor_change_a_ticket, |app| {
     assert_eq!(get_in_progress.unwrap_err().code(), Code::NotFound);
 
     let all = v2::ListTicketsRequest::default();
-    let list = app.list_pending(b, all).await.unwrap();
+    let list = app.list_pending(b, all.clone()).await.unwrap();
     assert_eq!((list.total, list.result.len()), (0, 0));
-    let by_number = v2::ListTicketsRequest { ticket_number: Some(a_ticket.ticket_number), ..all };
+    let by_number =
+        v2::ListTicketsRequest { ticket_number: Some(a_ticket.ticket_number), ..all.clone() };
     assert_eq!(app.list_pending(b, by_number).await.unwrap().total, 0);
-    assert_eq!(app.list_in_progress(b, all).await.unwrap().total, 0);
+    assert_eq!(app.list_in_progress(b, all.clone()).await.unwrap().total, 0);
 
     let status = app.start_service(b, start(&a_ticket.id, b_operator)).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "B cannot transition A's ticket");
