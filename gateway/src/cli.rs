@@ -8,7 +8,7 @@ use tickets_runtime::{shutdown_signal, telemetry::LogFormat};
 use tokio::net::TcpListener;
 
 use crate::{
-    Gateway, HttpSettings, Listeners, StreamSettings, Timeouts,
+    AllowedOrigins, Gateway, HttpSettings, Listeners, StreamSettings, Timeouts,
     auth::{Auth, AuthSettings},
     upstream::{
         balance::BalanceSettings,
@@ -104,6 +104,11 @@ pub struct Cli {
     #[arg(long, env = "GATEWAY_STREAM_KEEP_ALIVE_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(100..=15_000), hide = true)]
     pub stream_keep_alive_ms: u64,
 
+    /// Origins browsers may call the API from (CORS), comma-separated, such as
+    /// `https://partner.example,http://localhost:3000`; unset: no CORS headers at all.
+    #[arg(long, env = "GATEWAY_CORS_ALLOWED_ORIGINS", default_value = "")]
+    pub cors_allowed_origins: AllowedOrigins,
+
     /// Most connections open at once; further ones wait unaccepted in the listen backlog.
     #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
@@ -198,6 +203,7 @@ impl Cli {
                         .unwrap_or(usize::MAX),
                     keep_alive: Duration::from_millis(self.stream_keep_alive_ms),
                 },
+                cors: self.cors_allowed_origins.clone(),
             },
         )?;
         let listener = TcpListener::bind(self.http_addr)

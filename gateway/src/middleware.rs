@@ -4,12 +4,18 @@
 //!    one is made), then tower-http's `SetRequestIdLayer` gives every request an id;
 //! 2. tower-http's `TraceLayer`: the request's span (continuing the caller's `traceparent`) and
 //!    one access-log line per request;
-//! 3. the id echoed on the response (`PropagateRequestIdLayer`), and on counted `/v2` answers the
-//!    client's limits (`RateLimit-Policy`, `RateLimit`: see `limits`);
-//! 4. the request metrics, on the status the client gets;
-//! 5. the problem safety net: a bare error status from below becomes a problem body;
-//! 6. the 32 KiB header limit (431), the whole-request deadline (408) and the 64 KiB body limit
-//!    (413).
+//! 3. the id echoed on the response (`PropagateRequestIdLayer`);
+//! 4. CORS, when origins are configured (`cors`): preflights are answered here;
+//! 5. compression of answers over 1 KiB (zstd, br or gzip, as `Accept-Encoding` allows; never
+//!    an event stream);
+//! 6. on counted `/v2` answers the client's limits (`RateLimit-Policy`, `RateLimit`: see
+//!    `limits`);
+//! 7. the request metrics, on the status the client gets;
+//! 8. `ETag` on every `200` of a `GET`, and `304` for a matching `If-None-Match`
+//!    (`conditional`);
+//! 9. the problem safety net: a bare error status from below becomes a problem body;
+//! 10. the 32 KiB header limit (431), the whole-request deadline (408) and the 64 KiB body limit
+//!     (413).
 
 use std::{
     future::Future,
@@ -31,6 +37,11 @@ use tickets_runtime::{propagation, telemetry};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceBuilder, util::MapRequestLayer, util::MapResponseLayer};
 use tower_http::{
+    compression::{
+        CompressionLayer,
+        predicate::{NotForContentType, Predicate as _, SizeAbove},
+    },
+    cors::CorsLayer,
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     sensitive_headers::SetSensitiveRequestHeadersLayer,
@@ -41,6 +52,7 @@ use tower_http::{
 use crate::{
     auth::API_KEY_HEADER,
     body::MAX_BODY_BYTES,
+    conditional, cors,
     limits::{self, Policy, RateLimitSlot},
     metrics::{GatewayMetrics, method_label},
     problem::{PROBLEM_JSON, Problem, default_detail},
@@ -48,6 +60,9 @@ use crate::{
 
 /// Largest total size of the request headers.
 const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Answers up to this size are sent as they are: compressing them saves too little.
+const COMPRESS_ABOVE_BYTES: u64 = 1024;
 
 /// Longest request id accepted from a client.
 const MAX_REQUEST_ID: usize = 128;
@@ -61,9 +76,21 @@ pub(crate) fn apply<S: Clone + Send + Sync + 'static>(
     metrics: Arc<GatewayMetrics>,
     server_timeout: Duration,
     policy: Policy,
+    cors: Option<CorsLayer>,
 ) -> Router<S> {
     // Written once: the header of every answer given before a client is known.
     let default_policy = policy.header();
+    let cors = cors.map(|layer| {
+        ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(cors::preflight_no_content))
+            .layer(layer)
+    });
+    // tower-http's default predicate, with our threshold: over 1 KiB, never a gRPC answer, an
+    // image or an event stream.
+    let compressible = SizeAbove::new(COMPRESS_ABOVE_BYTES + 1)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE);
     router.layer(
         ServiceBuilder::new()
             .layer(MapRequestLayer::new(drop_unsafe_request_id))
@@ -82,10 +109,14 @@ pub(crate) fn apply<S: Clone + Send + Sync + 'static>(
                     .on_failure(()),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
+            .option_layer(cors)
+            .layer(MapResponseLayer::new(|response: Response<_>| response.map(Body::new)))
+            .layer(CompressionLayer::new().compress_when(compressible))
             .layer(axum::middleware::from_fn(move |request, next| {
                 rate_limit_headers(default_policy.clone(), request, next)
             }))
             .layer(RequestMetricsLayer { metrics })
+            .layer(axum::middleware::from_fn(conditional::etags))
             .layer(MapResponseLayer::new(problem_for_bare_errors))
             .layer(axum::middleware::map_request(refuse_oversized_headers))
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, server_timeout))

@@ -8,10 +8,12 @@ use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    auth, middleware,
+    auth,
+    cors::AllowedOrigins,
+    middleware,
     openapi::{self, ApiDoc},
     problem::{Problem, default_detail},
-    routes::{events, in_progress, ops, pending},
+    routes::{docs, events, in_progress, ops, pending},
     state::AppState,
 };
 
@@ -20,6 +22,7 @@ use crate::{
 pub(crate) fn router(
     state: AppState,
     server_timeout: Duration,
+    cors: &AllowedOrigins,
 ) -> (Router, utoipa::openapi::OpenApi) {
     let (documented, mut api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .routes(routes!(pending::list))
@@ -37,8 +40,9 @@ pub(crate) fn router(
         .route("/v2/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .merge(docs::router())
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, default_detail(StatusCode::NOT_FOUND))
         });
-    (middleware::apply(app, metrics, server_timeout, policy).with_state(state), api)
+    (middleware::apply(app, metrics, server_timeout, policy, cors.layer()).with_state(state), api)
 }

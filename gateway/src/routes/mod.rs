@@ -2,6 +2,7 @@
 //! parse (every violation at once) → one call to the ticket service → convert.
 
 mod collection;
+pub(crate) mod docs;
 pub(crate) mod events;
 pub(crate) mod in_progress;
 pub(crate) mod ops;

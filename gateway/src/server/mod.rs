@@ -39,6 +39,7 @@ use self::connection::{
 };
 use crate::{
     auth::Auth,
+    cors::AllowedOrigins,
     events::{Feeds, StreamSettings},
     metrics::GatewayMetrics,
     openapi::ApiDoc,
@@ -48,7 +49,7 @@ use crate::{
 };
 
 /// Limits and timings of the HTTP server.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct HttpSettings {
     /// Deadline of each call to the ticket service (sent on as `grpc-timeout`).
     pub request_timeout: Duration,
@@ -62,6 +63,8 @@ pub struct HttpSettings {
     pub max_connections: usize,
     /// The event streams: the cap per client, the keep-alive.
     pub streams: StreamSettings,
+    /// The origins browsers may call the API from (CORS); none: no CORS headers at all.
+    pub cors: AllowedOrigins,
 }
 
 /// Where the gateway listens.
@@ -145,7 +148,7 @@ impl Gateway {
             metrics: metrics.clone(),
             feeds: feeds.clone(),
         });
-        let (router, api) = router(state, settings.server_timeout);
+        let (router, api) = router(state, settings.server_timeout, &settings.cors);
         let _ = openapi_json.set(api.to_pretty_json().context("rendering the OpenAPI document")?);
         Ok(Self { router, metrics, shutting_down, settings, permits, feeds })
     }
@@ -185,8 +188,8 @@ impl Gateway {
             feeds.close();
             let _ = stopping_tx.send(true);
         });
-        let connections = accept(listeners.http, router, settings, permits, stopping).await;
         let grace = settings.shutdown_grace;
+        let connections = accept(listeners.http, router, settings, permits, stopping).await;
         if tokio::time::timeout(grace, connections.shutdown()).await.is_err() {
             tracing::warn!(?grace, "grace period over; dropping the requests still running");
         }

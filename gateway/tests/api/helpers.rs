@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
 use ticket_gateway::{
-    Gateway, HttpSettings, Listeners, StreamSettings, Timeouts,
+    AllowedOrigins, Gateway, HttpSettings, Listeners, StreamSettings, Timeouts,
     auth::{Auth, AuthSettings},
     upstream::{
         balance::{BalanceSettings, Resolve},
@@ -67,6 +67,8 @@ pub(crate) struct Options {
     pub(crate) max_connections: usize,
     /// The event streams' cap and keep-alive.
     pub(crate) streams: StreamSettings,
+    /// The origins allowed to call from a browser.
+    pub(crate) cors: AllowedOrigins,
 }
 
 impl Default for Options {
@@ -89,6 +91,7 @@ impl Default for Options {
             },
             max_connections: 10_000,
             streams: StreamSettings::default(),
+            cors: AllowedOrigins::default(),
         }
     }
 }
@@ -177,6 +180,7 @@ impl TestGateway {
                 timeouts: options.timeouts,
                 max_connections: options.max_connections,
                 streams: options.streams,
+                cors: options.cors.clone(),
             },
         )
         .expect("gateway");

@@ -84,7 +84,12 @@ pub(crate) fn credentials_toml(clients: &[&Client]) -> String {
 pub(crate) fn http_client() -> reqwest::Client {
     // reqwest is built without a bundled crypto provider (see the tokens crate's key sets).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    // No Accept-Encoding: tests see bodies as sent (the compression tests make their own).
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_gzip()
+        .no_brotli()
+        .no_zstd();
     builder.build().expect("http client")
 }
 
