@@ -4,9 +4,9 @@
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        ContentBuilder, Ref, RefOr, ResponseBuilder,
+        ContentBuilder, Ref, RefOr, Required, ResponseBuilder,
         header::HeaderBuilder,
-        path::{Operation, PathItem},
+        path::{Operation, ParameterBuilder, ParameterIn, PathItem},
         schema::{ObjectBuilder, Type},
         security::{
             ApiKey, ApiKeyValue, ClientCredentials, Flow, OAuth2, Scopes, SecurityRequirement,
@@ -101,7 +101,51 @@ pub(crate) fn complete_ticket_operations(api: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
+    complete_conditional_gets(api);
 }
+
+/// A string header of a response.
+fn string_header(description: &str) -> RefOr<utoipa::openapi::header::Header> {
+    let schema = ObjectBuilder::new().schema_type(Type::String).build();
+    RefOr::T(HeaderBuilder::new().schema(Some(schema)).description(Some(description)).build())
+}
+
+/// What every `GET` has (the gateway's `conditional` layer): `If-None-Match`, the `ETag` of
+/// its 200 and the `304`; and the `Link` of a list's 200.
+fn complete_conditional_gets(api: &mut utoipa::openapi::OpenApi) {
+    let etag = string_header(
+        "The version of this answer (weak: the same for every content coding). Send it as `If-None-Match` to get a 304 while it is current.",
+    );
+    let link = string_header(
+        "`<path?limit=…&after=…>; rel=\"next\"` (RFC 8288) when more tickets may follow this page: the next page, by cursor. Absent on the last page.",
+    );
+    let if_none_match = ParameterBuilder::new()
+        .name("If-None-Match")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some("ETags you hold: a 304 without a body answers when one is current."))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String).build()))
+        .build();
+    let not_modified = ResponseBuilder::new()
+        .description("Not modified: `If-None-Match` named the current ETag. No body; still counted against the rate limit.")
+        .header("ETag", HeaderBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String).build())).build())
+        .build();
+    for (path, item) in &mut api.paths.paths {
+        let is_list = LISTS.contains(&path.as_str());
+        let Some(get) = item.get.as_mut() else { continue };
+        get.parameters.get_or_insert_with(Vec::new).push(RefOr::T(if_none_match.clone()));
+        if let Some(RefOr::T(ok)) = get.responses.responses.get_mut("200") {
+            ok.headers.insert("ETag".to_owned(), etag.clone());
+            if is_list {
+                ok.headers.insert("Link".to_owned(), link.clone());
+            }
+        }
+        get.responses.responses.insert("304".to_owned(), not_modified.clone().into());
+    }
+}
+
+/// The paths of the ticket lists (cursor-paged, with `Link`).
+const LISTS: [&str; 2] = ["/v2/tickets/pending-tickets", "/v2/tickets/in-progress-tickets"];
 
 /// Every operation of a path.
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {

@@ -10,12 +10,15 @@
 //! - [`metrics`]: reading a Prometheus `/metrics` endpoint;
 //! - [`redis`]: a throwaway `redis-server` per test (skipped without one, failing under
 //!   `CI=true`);
+//! - [`browser`]: headless Chromium, cut off from all but loopback, rendering a page (skipped
+//!   without one, failing under `CI=true`);
 //! - [`tokens`]: the tests' token issuer, which every test service and gateway trusts;
 //! - [`wait`]: waiting for a condition with a deadline, never for a fixed time;
 //! - [`module_graph`]: the check that a crate's modules import each other without cycles.
 //!
 //! Setup failures panic: these helpers only run inside tests, where a panic is the failure report.
 
+pub mod browser;
 pub mod database;
 pub mod grpc;
 pub mod metrics;

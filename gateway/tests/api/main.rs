@@ -10,6 +10,7 @@ mod abuse;
 mod architecture;
 
 mod balancing;
+mod browser;
 mod conventions;
 mod events;
 mod failures;

@@ -34,6 +34,34 @@ async fn the_document_is_openapi_3_1_and_public() {
 }
 
 #[tokio::test]
+async fn the_document_describes_cursors_conditional_gets_and_their_headers() {
+    let gw = TestGateway::start(Backend::Sqlite).await.unwrap();
+    let doc: Value =
+        gw.http.get(gw.url("/v2/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let names = |operation: &Value| -> Vec<String> {
+        let parameters = operation["parameters"].as_array().unwrap();
+        parameters.iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect()
+    };
+    for list in ["/v2/tickets/pending-tickets", "/v2/tickets/in-progress-tickets"] {
+        let get = &doc["paths"][list]["get"];
+        let parameters = names(get);
+        for name in ["limit", "offset", "ticket_number", "after", "If-None-Match"] {
+            assert!(parameters.iter().any(|p| p == name), "{list}: {name} in {parameters:?}");
+        }
+        let ok = &get["responses"]["200"]["headers"];
+        for header in ["ETag", "Link", "RateLimit", "RateLimit-Policy"] {
+            assert!(ok.get(header).is_some(), "{list}: {header}");
+        }
+        assert!(get["responses"]["304"]["headers"].get("ETag").is_some(), "{list}: 304");
+    }
+    let get = &doc["paths"]["/v2/tickets/pending-tickets/{pending-ticket-id}"]["get"];
+    assert!(names(get).iter().any(|p| p == "If-None-Match"));
+    assert!(get["responses"]["200"]["headers"].get("ETag").is_some());
+    assert!(get["responses"]["200"]["headers"].get("Link").is_none(), "one ticket: no pages");
+    assert!(get["responses"].get("304").is_some());
+}
+
+#[tokio::test]
 async fn every_documented_operation_is_served_and_nothing_else_is() {
     let gw = TestGateway::start(Backend::Sqlite).await.unwrap();
     let doc: Value =
