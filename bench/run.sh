@@ -485,6 +485,17 @@ add_pools_sqlite() {
   sqlite_dump_ids "$full" GRP >"$OUT/pool-grpc.txt"
 }
 
+# About 2,000 positions spread over the history (in-progress tickets), as
+# `provider micros ticket_number`: where the cursor rows page from.
+dump_cursors() {
+  local every=$(( HISTORY / 2000 > 0 ? HISTORY / 2000 : 1 ))
+  if [[ $BACKEND == postgres ]]; then
+    psql_db $DB_FULL -At -F ' ' -c "SELECT provider_id, (extract(epoch FROM created_at) * 1000000)::bigint, ticket_number FROM tickets WHERE state = 'in_progress' AND vin LIKE 'WAU%' AND ticket_number % $every = 0"
+  else
+    sqlite3 -separator ' ' "$OUT/$DB_FULL.db" "SELECT hex(provider_id), CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER) * 1000000 + CAST(substr(created_at, 21, 6) AS INTEGER), ticket_number FROM tickets WHERE state = 'in_progress' AND vin LIKE 'WAU%' AND ticket_number % $every = 0"
+  fi
+}
+
 if [[ $BACKEND == postgres ]]; then
   seed_postgres
   URL_NONE="$PG_URL/$DB_NONE" URL_FULL="$PG_URL/$DB_FULL"
@@ -525,6 +536,21 @@ if redis-cli -u "$REDIS_URL" ping 2>/dev/null | grep -q PONG; then
 else
   say "no Redis answers at $REDIS_URL: skipping the rate-limiter row"
 fi
+# Partner HTTP: a page of 100 as identity / gzip / br / zstd; and the in-progress list (the
+# history) by cursor at a random depth against its first page (and at a random offset, for
+# comparison), in interleaved rounds.
+say "partner HTTP rows: compression, cursor depth"
+dump_cursors >"$OUT/cursors.txt"
+HISTORY_PER_PROVIDER=$(( HISTORY / PROVIDERS ))
+for ((r = 1; r <= ROUNDS; r++)); do
+  for enc in identity gzip br zstd; do
+    ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-list "enc-$enc" --pending "$OUT/pending-full.txt" \
+      --list-limit 100 --accept-encoding "$enc"
+  done
+  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-history first
+  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-history deep --cursors "$OUT/cursors.txt"
+  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-history offset-deep --history-offsets "$HISTORY_PER_PROVIDER"
+done
 load rest-list full --pending "$OUT/pending-full.txt"
 load grpc-list full --pending "$OUT/pending-full.txt"
 say "setting aside $POOL pending tickets for each start-service run ($ROUNDS per API)"

@@ -280,7 +280,7 @@ async fn legit_client(
                     .body(Full::new(Bytes::new()))?;
                 let started = Instant::now();
                 match http.send(request).await {
-                    Ok((StatusCode::OK, _)) => {
+                    Ok((StatusCode::OK, _, _)) => {
                         ok += 1;
                         let micros =
                             u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -313,7 +313,7 @@ async fn legit_client(
 /// The gateway's signing key id, from its JWKS (what a forger would copy).
 async fn gateway_kid(http: &mut Http1) -> anyhow::Result<String> {
     let request = hyper::Request::get("/.well-known/jwks.json").body(Full::new(Bytes::new()))?;
-    let (status, body) = http.send(request).await.map_err(|e| anyhow::anyhow!("JWKS: {e}"))?;
+    let (status, body, _) = http.send(request).await.map_err(|e| anyhow::anyhow!("JWKS: {e}"))?;
     if status != StatusCode::OK {
         bail!("JWKS: HTTP {status}");
     }
@@ -375,7 +375,7 @@ async fn flood(
                     .header(AUTHORIZATION, authorization.clone())
                     .header("x-api-key", key)
                     .body(Full::new(Bytes::new()))?;
-                if let Ok((status, _)) = http.send(request).await {
+                if let Ok((status, _, _)) = http.send(request).await {
                     answered.fetch_add(1, Ordering::Relaxed);
                     if status != StatusCode::UNAUTHORIZED {
                         not_401.fetch_add(1, Ordering::Relaxed);

@@ -172,7 +172,7 @@ async fn token(http_url: &str, id: &str, secret: &str) -> anyhow::Result<String>
         .uri("/oauth2/token")
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Full::new(Bytes::from(body)))?;
-    let (status, body) = http.send(request).await.map_err(anyhow::Error::msg)?;
+    let (status, body, _) = http.send(request).await.map_err(anyhow::Error::msg)?;
     anyhow::ensure!(status == StatusCode::OK, "token for {id}: {status}");
     let json: serde_json::Value = serde_json::from_slice(&body)?;
     Ok(json["access_token"].as_str().context("no access_token")?.to_owned())
@@ -327,7 +327,7 @@ async fn head(http_url: &str, partner: &Partner) -> anyhow::Result<i64> {
             .header(AUTHORIZATION, format!("Bearer {}", partner.token))
             .header("x-api-key", HeaderValue::from_str(&partner.api_key)?)
             .body(Full::new(Bytes::new()))?;
-        let (status, body) = http.send(request).await.map_err(anyhow::Error::msg)?;
+        let (status, body, _) = http.send(request).await.map_err(anyhow::Error::msg)?;
         anyhow::ensure!(status == StatusCode::OK, "events page: {status}");
         let page: serde_json::Value = serde_json::from_slice(&body)?;
         let events = page["result"].as_array().context("result")?;
@@ -345,7 +345,7 @@ async fn gauge(metrics_url: &str, name: &str) -> f64 {
     let Ok(request) = Request::builder().uri("/metrics").body(Full::new(Bytes::new())) else {
         return f64::NAN;
     };
-    let Ok((_, body)) = http.send(request).await else { return f64::NAN };
+    let Ok((_, body, _)) = http.send(request).await else { return f64::NAN };
     String::from_utf8_lossy(&body)
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
@@ -357,7 +357,7 @@ async fn histogram_quantiles(metrics_url: &str, name: &str, quantiles: &[f64]) -
     let text = async {
         let mut http = Http1::new(metrics_url).ok()?;
         let request = Request::builder().uri("/metrics").body(Full::new(Bytes::new())).ok()?;
-        let (_, body) = http.send(request).await.ok()?;
+        let (_, body, _) = http.send(request).await.ok()?;
         Some(String::from_utf8_lossy(&body).into_owned())
     }
     .await

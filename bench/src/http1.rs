@@ -77,11 +77,12 @@ impl Http1 {
         Ok((sender, Box::pin(connection)))
     }
 
-    /// Sends `request` (its `Host` is set here) and reads the whole answer.
+    /// Sends `request` (its `Host` is set here) and reads the whole answer: the status, the
+    /// body as received (not decoded), and its `Content-Encoding`.
     pub(crate) async fn send(
         &mut self,
         mut request: Request<Full<Bytes>>,
-    ) -> Result<(StatusCode, Bytes), String> {
+    ) -> Result<(StatusCode, Bytes, Option<HeaderValue>), String> {
         if self.open.as_ref().is_none_or(|(sender, _)| sender.is_closed()) {
             self.open = Some(self.connect().await?);
         }
@@ -93,7 +94,8 @@ impl Http1 {
                 sender.send_request(request).await.map_err(|e| format!("transport: {e}"))?;
             let (parts, body) = response.into_parts();
             let body = body.collect().await.map_err(|e| format!("reading body: {e}"))?;
-            Ok::<_, String>((parts.status, body.to_bytes()))
+            let encoding = parts.headers.get(hyper::header::CONTENT_ENCODING).cloned();
+            Ok::<_, String>((parts.status, body.to_bytes(), encoding))
         };
         // The connection makes progress only while it is polled: alongside the exchange.
         let outcome = tokio::select! {

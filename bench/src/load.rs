@@ -28,6 +28,7 @@ use hyper::{
 };
 use serde::{Deserialize, Serialize};
 use tickets_contract::{
+    cursor::{Cursor, CursorList},
     metadata::PROVIDER_ID,
     v2::{
         GetTicketRequest, ListTicketsRequest, StartServiceRequest,
@@ -66,11 +67,15 @@ pub(crate) enum Scenario {
     GrpcList,
     /// `StartService` straight to the service, each ticket of the pool once.
     GrpcStart,
+    /// `GET /v2/tickets/in-progress-tickets?limit=25` of a random provider: its history's first
+    /// page, a page after a random `--cursors` position, or (`--history-offsets N`) a page at a
+    /// random offset below N.
+    RestHistory,
 }
 
 impl Scenario {
     fn is_rest(self) -> bool {
-        matches!(self, Self::RestGet | Self::RestList | Self::RestStart)
+        matches!(self, Self::RestGet | Self::RestList | Self::RestStart | Self::RestHistory)
     }
 
     fn consumes_pool(self) -> bool {
@@ -128,6 +133,17 @@ pub(crate) struct LoadArgs {
     /// The pending set that get and list read: `provider_id ticket_id` per line.
     #[arg(long)]
     pending: Option<PathBuf>,
+    /// `rest-history`: positions in the providers' in-progress lists to page after, as
+    /// `provider_id created_at_micros ticket_number` per line (made into cursors here).
+    #[arg(long)]
+    cursors: Option<PathBuf>,
+    /// `rest-history` without `--cursors`: page at a random offset below this (0: the first
+    /// page).
+    #[arg(long, default_value_t = 0)]
+    history_offsets: usize,
+    /// `Accept-Encoding` of the REST requests (none: the header is not sent).
+    #[arg(long)]
+    accept_encoding: Option<String>,
     /// Pending tickets start-service consumes, each once: `provider_id ticket_id` per line.
     #[arg(long)]
     pool: Option<PathBuf>,
@@ -216,6 +232,12 @@ pub(crate) struct LoadResult {
     /// CPU seconds per party in the window (utime + stime from `/proc`).
     #[serde(default)]
     pub(crate) cpu: Vec<Cpu>,
+    /// Mean size of a response body as received (compressed when it was), bytes.
+    #[serde(default)]
+    pub(crate) body_bytes: f64,
+    /// The `Content-Encoding` of the last response (`identity` when none).
+    #[serde(default)]
+    pub(crate) content_encoding: String,
 }
 
 const fn first_round() -> u32 {
@@ -291,9 +313,26 @@ impl Rng {
 /// One request to send.
 #[derive(Debug, Clone, Copy)]
 enum Op {
-    Get { provider: usize, id: Uuid },
-    List { provider: usize, offset: usize },
-    Start { provider: usize, id: Uuid, operator: Uuid },
+    Get {
+        provider: usize,
+        id: Uuid,
+    },
+    List {
+        provider: usize,
+        offset: usize,
+    },
+    Start {
+        provider: usize,
+        id: Uuid,
+        operator: Uuid,
+    },
+    /// A page of the in-progress list: after `Shared::cursors[provider][cursor]`, else at
+    /// `offset`.
+    History {
+        provider: usize,
+        cursor: Option<usize>,
+        offset: usize,
+    },
 }
 
 /// How requests reach the system under test.
@@ -322,6 +361,10 @@ struct Shared {
     /// Providers that have pending tickets (list picks among them).
     listable: Vec<usize>,
     list_limit: usize,
+    /// Per provider: encoded cursors into its in-progress list.
+    cursors: Vec<Vec<String>>,
+    history_offsets: usize,
+    accept_encoding: Option<HeaderValue>,
     next_in_pool: AtomicUsize,
     exhausted: AtomicBool,
     measure_from: Instant,
@@ -340,6 +383,14 @@ impl Shared {
                 let provider = self.listable[rng.below(self.listable.len())];
                 let pages = fixture.providers[provider].pending.saturating_sub(self.list_limit);
                 Some(Op::List { provider, offset: rng.below(pages + 1) })
+            }
+            Scenario::RestHistory => {
+                let provider = rng.below(fixture.providers.len());
+                let cursors = self.cursors.get(provider).map_or(0, Vec::len);
+                let cursor = (cursors > 0).then(|| rng.below(cursors));
+                let offset =
+                    if self.history_offsets > 0 { rng.below(self.history_offsets) } else { 0 };
+                Some(Op::History { provider, cursor, offset })
             }
             Scenario::RestStart | Scenario::GrpcStart => {
                 let at = self.next_in_pool.fetch_add(1, Ordering::Relaxed);
@@ -362,6 +413,9 @@ struct WorkerStats {
     ok: u64,
     errors: u64,
     error_samples: BTreeMap<String, u64>,
+    /// Body bytes of the successful responses in the window.
+    body_bytes: u64,
+    content_encoding: String,
 }
 
 impl WorkerStats {
@@ -371,6 +425,8 @@ impl WorkerStats {
             ok: 0,
             errors: 0,
             error_samples: BTreeMap::new(),
+            body_bytes: 0,
+            content_encoding: String::new(),
         })
     }
 
@@ -381,12 +437,16 @@ impl WorkerStats {
     }
 }
 
+/// What a successful call received: body bytes, and the content coding (REST only).
+type Received = (usize, Option<HeaderValue>);
+
 async fn send_rest(
     client: &mut Http1,
     credentials: Option<&(HeaderValue, HeaderValue)>,
-    list_limit: usize,
+    shared: &Shared,
     op: Op,
-) -> Result<(), String> {
+) -> Result<Received, String> {
+    let list_limit = shared.list_limit;
     let (bearer, api_key) = credentials.ok_or("no REST client for this provider")?;
     let (request, expected) = match op {
         Op::Get { id, .. } => (
@@ -400,6 +460,19 @@ async fn send_rest(
             .body(Full::default()),
             StatusCode::OK,
         ),
+        Op::History { provider, cursor, offset } => {
+            let page = match cursor {
+                Some(at) => format!("after={}", shared.cursors[provider][at]),
+                None => format!("offset={offset}"),
+            };
+            (
+                hyper::Request::get(format!(
+                    "/v2/tickets/in-progress-tickets?limit={list_limit}&{page}"
+                ))
+                .body(Full::default()),
+                StatusCode::OK,
+            )
+        }
         Op::Start { id, operator, .. } => (
             hyper::Request::builder()
                 .method(Method::PATCH)
@@ -415,10 +488,13 @@ async fn send_rest(
     let headers = request.headers_mut();
     headers.insert(AUTHORIZATION, bearer.clone());
     headers.insert("x-api-key", api_key.clone());
-    // The whole body is read, as any real client would.
-    let (status, body) = client.send(request).await?;
+    if let Some(encoding) = &shared.accept_encoding {
+        headers.insert(hyper::header::ACCEPT_ENCODING, encoding.clone());
+    }
+    // The whole body is read (not decoded), as any real client would.
+    let (status, body, encoding) = client.send(request).await?;
     if status == expected {
-        Ok(())
+        Ok((body.len(), encoding))
     } else {
         let body = String::from_utf8_lossy(&body);
         let body: String = body.chars().take(160).collect();
@@ -471,6 +547,7 @@ async fn send_grpc(
             ))
             .await
             .map(drop),
+        Op::History { .. } => return Err("rest-history has no gRPC form".to_owned()),
     };
     outcome.map_err(|status| format!("gRPC {:?}: {}", status.code(), status.message()))
 }
@@ -495,31 +572,36 @@ async fn worker(shared: Arc<Shared>, number: usize) -> anyhow::Result<WorkerStat
         }
         let Some(op) = shared.next_op(&mut rng) else { break };
         let provider = match op {
-            Op::Get { provider, .. } | Op::List { provider, .. } | Op::Start { provider, .. } => {
-                provider
-            }
+            Op::Get { provider, .. }
+            | Op::List { provider, .. }
+            | Op::Start { provider, .. }
+            | Op::History { provider, .. } => provider,
         };
         let started = Instant::now();
         let outcome = match (&shared.target, rest.as_mut(), grpc.as_mut()) {
             (Target::Rest { credentials, .. }, Some(client), _) => {
-                send_rest(client, credentials[provider].as_ref(), shared.list_limit, op).await
+                send_rest(client, credentials[provider].as_ref(), &shared, op).await
             }
             (Target::Grpc { provider_ids, authorization, .. }, _, Some(client)) => {
                 let caller = (&provider_ids[provider], authorization.as_ref());
-                send_grpc(client, caller, list_limit, op).await
+                send_grpc(client, caller, list_limit, op).await.map(|()| (0, None))
             }
             _ => Err("no client for the target".to_owned()),
         };
         let ended = Instant::now();
         let in_window = started >= shared.measure_from && ended <= shared.stop;
         match outcome {
-            Ok(()) if in_window => {
+            Ok((bytes, encoding)) if in_window => {
                 stats.ok += 1;
+                stats.body_bytes += u64::try_from(bytes).unwrap_or(u64::MAX);
+                if let Some(encoding) = encoding.and_then(|e| e.to_str().ok().map(str::to_owned)) {
+                    stats.content_encoding = encoding;
+                }
                 let micros =
                     u64::try_from(ended.duration_since(started).as_micros()).unwrap_or(u64::MAX);
                 stats.histogram.saturating_record(micros);
             }
-            Ok(()) => {}
+            Ok(_) => {}
             Err(error) => {
                 if in_window {
                     stats.errors += 1;
@@ -564,7 +646,7 @@ pub(crate) async fn token(
         .body(Full::new(Bytes::from(format!(
             "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
         ))))?;
-    let (status, body) =
+    let (status, body, _) =
         client.send(request).await.map_err(|e| anyhow::anyhow!("POST {base}/oauth2/token: {e}"))?;
     if status != StatusCode::OK {
         bail!("token for {client_id}: HTTP {status}: {}", String::from_utf8_lossy(&body));
@@ -695,6 +777,11 @@ pub(crate) async fn run(args: &LoadArgs) -> anyhow::Result<LoadResult> {
     };
     let listable =
         (0..fixture.providers.len()).filter(|&p| fixture.providers[p].pending > 0).collect();
+    let cursors = match &args.cursors {
+        Some(path) => load_cursors(path, &fixture)?,
+        None => Vec::new(),
+    };
+    let accept_encoding = args.accept_encoding.as_deref().map(HeaderValue::from_str).transpose()?;
 
     let (idle_wait_s, busy_before) = wait_for_quiet(args.wait_idle).await;
     let resets: Vec<bool> = args.pids.iter().map(|(_, pid)| reset_peak_rss(*pid)).collect();
@@ -707,6 +794,9 @@ pub(crate) async fn run(args: &LoadArgs) -> anyhow::Result<LoadResult> {
         target,
         listable,
         list_limit: args.list_limit,
+        cursors,
+        history_offsets: args.history_offsets,
+        accept_encoding,
         next_in_pool: AtomicUsize::new(0),
         exhausted: AtomicBool::new(false),
         measure_from: begin + warmup,
@@ -724,6 +814,10 @@ pub(crate) async fn run(args: &LoadArgs) -> anyhow::Result<LoadResult> {
         total.histogram.add(&stats.histogram)?;
         total.ok += stats.ok;
         total.errors += stats.errors;
+        total.body_bytes += stats.body_bytes;
+        if !stats.content_encoding.is_empty() {
+            total.content_encoding = stats.content_encoding;
+        }
         for (error, count) in stats.error_samples {
             if total.error_samples.len() < 8 || total.error_samples.contains_key(&error) {
                 *total.error_samples.entry(error).or_default() += count;
@@ -766,5 +860,34 @@ pub(crate) async fn run(args: &LoadArgs) -> anyhow::Result<LoadResult> {
         idle_wait_s,
         busy_before,
         cpu: cpu_before.spent(&cpu_after, args),
+        body_bytes: if total.ok > 0 { total.body_bytes as f64 / total.ok as f64 } else { 0.0 },
+        content_encoding: if total.content_encoding.is_empty() {
+            "identity".to_owned()
+        } else {
+            total.content_encoding
+        },
     })
+}
+
+/// `provider_id created_at_micros ticket_number` lines, as each provider's encoded
+/// in-progress cursors (indexed like the fixture's providers).
+fn load_cursors(path: &std::path::Path, fixture: &Fixture) -> anyhow::Result<Vec<Vec<String>>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut cursors = vec![Vec::new(); fixture.providers.len()];
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [provider, micros, number] = fields.as_slice() else {
+            bail!("{}: {line:?} is not `provider micros number`", path.display());
+        };
+        let provider = Uuid::parse_str(provider)?.hyphenated().to_string();
+        let Some(at) = fixture.providers.iter().position(|p| p.id == provider) else { continue };
+        let cursor = Cursor {
+            list: CursorList::InProgress,
+            created_at_micros: micros.parse()?,
+            ticket_number: number.parse()?,
+        };
+        cursors[at].push(cursor.encode());
+    }
+    Ok(cursors)
 }

@@ -96,6 +96,25 @@ fn paired(results: &[LoadResult], a: (Scenario, &str), b: (Scenario, &str)) -> O
     )
 }
 
+/// The median over rounds of `a`'s `value` over `b`'s in the same round.
+fn paired_by(
+    results: &[LoadResult],
+    a: (Scenario, &str),
+    b: (Scenario, &str),
+    value: fn(&LoadResult) -> f64,
+) -> Option<f64> {
+    let b_rounds = rounds(results, b.0, b.1);
+    median(
+        rounds(results, a.0, a.1)
+            .iter()
+            .filter_map(|ra| {
+                let rb = b_rounds.iter().find(|rb| rb.round == ra.round)?;
+                (value(rb) > 0.0).then(|| value(ra) / value(rb))
+            })
+            .collect(),
+    )
+}
+
 /// The median over rounds of a start-service row's throughput over pgbench's in that round.
 fn share_of_pgbench(results: &[LoadResult], scenario: Scenario, tps: &[f64]) -> Option<f64> {
     median(
@@ -196,6 +215,7 @@ fn label_of(scenario: Scenario) -> &'static str {
         Scenario::GrpcGet => "gRPC get",
         Scenario::GrpcList => "gRPC list",
         Scenario::GrpcStart => "gRPC start-service",
+        Scenario::RestHistory => "REST in-progress list",
     }
 }
 
@@ -506,6 +526,8 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         verdict(service_peak.map(|k| kib_to_mib(k) <= SERVICE_RSS_MIB))
     );
 
+    partner_http(&mut md, &results);
+
     let failing: Vec<_> = results.iter().filter(|r| r.errors > 0 || r.exhausted).collect();
     if !failing.is_empty() {
         let _ = writeln!(md, "\nRuns with errors (their rows are not clean measurements):\n");
@@ -523,6 +545,94 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         }
     }
     Ok(md)
+}
+
+/// The encodings the compression rows ask for, as their labels name them.
+const ENCODINGS: [&str; 4] = ["identity", "gzip", "br", "zstd"];
+
+/// The partner HTTP rows, when they ran: a 100-ticket page per content coding, and the
+/// in-progress list (the 1M-ticket history) by cursor deep in it against its first page.
+fn partner_http(md: &mut String, results: &[LoadResult]) {
+    let identity = find(results, Scenario::RestList, "enc-identity");
+    if let Some(base) = &identity {
+        let _ = writeln!(
+            md,
+            "\nPartner HTTP — `GET /v2/tickets/pending-tickets?limit=100` at a random offset, by `Accept-Encoding` (c={}):\n",
+            base.concurrency
+        );
+        let _ = writeln!(
+            md,
+            "| Accept-Encoding | answered as | req/s | p50 ms | p99 ms | bytes per response | of identity: bytes | of identity: req/s |\n|---|---|---|---|---|---|---|---|"
+        );
+        for encoding in ENCODINGS {
+            let label = format!("enc-{encoding}");
+            let Some(row) = find(results, Scenario::RestList, &label) else { continue };
+            let throughput =
+                paired(results, (Scenario::RestList, &label), (Scenario::RestList, "enc-identity"));
+            let bytes = (base.body_bytes > 0.0).then(|| row.body_bytes / base.body_bytes);
+            let _ = writeln!(
+                md,
+                "| {encoding} | {} | {} | {} | {} | {:.0} | {} | {} |",
+                row.content_encoding,
+                rate(Some(&row)),
+                ms(Some(row.p50_ms)),
+                ms(Some(row.p99_ms)),
+                row.body_bytes,
+                percent(bytes),
+                percent(throughput)
+            );
+        }
+    }
+    let first = find(results, Scenario::RestHistory, "first");
+    if let Some(first) = &first {
+        let _ = writeln!(
+            md,
+            "\nPartner HTTP — `GET /v2/tickets/in-progress-tickets?limit=25` (each provider's share of the history) (c={}):\n",
+            first.concurrency
+        );
+        let _ = writeln!(
+            md,
+            "| page | req/s | p50 ms | p99 ms | p99 / first page |\n|---|---|---|---|---|"
+        );
+        let pages = [
+            ("first", "the first page"),
+            ("deep", "after a cursor at a random depth"),
+            ("offset-deep", "at a random offset (for comparison)"),
+        ];
+        for (label, name) in pages {
+            let Some(row) = find(results, Scenario::RestHistory, label) else { continue };
+            let p99 = paired_by(
+                results,
+                (Scenario::RestHistory, label),
+                (Scenario::RestHistory, "first"),
+                |r| r.p99_ms,
+            );
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} |",
+                rate(Some(&row)),
+                ms(Some(row.p50_ms)),
+                ms(Some(row.p99_ms)),
+                times(p99)
+            );
+        }
+        let deep = paired_by(
+            results,
+            (Scenario::RestHistory, "deep"),
+            (Scenario::RestHistory, "first"),
+            |r| r.p99_ms,
+        );
+        let rows: Vec<&LoadResult> = ["first", "deep"]
+            .into_iter()
+            .flat_map(|label| rounds(results, Scenario::RestHistory, label))
+            .collect();
+        let _ = writeln!(
+            md,
+            "\n| target | measured | verdict |\n|---|---|---|\n| a cursor page deep in the history: p99 ≤ 1.2× the first page's | {} | {} |",
+            times(deep),
+            judged(deep.map(|r| r <= 1.2), &rows)
+        );
+    }
 }
 
 #[cfg(test)]
@@ -568,7 +678,31 @@ mod tests {
             idle_wait_s: 0.0,
             busy_before: 0.0,
             cpu: Vec::new(),
+            body_bytes: 0.0,
+            content_encoding: "identity".into(),
         }
+    }
+
+    #[test]
+    fn the_partner_rows_pair_each_round_with_its_baseline() {
+        let results = [
+            run(Scenario::RestHistory, "first", 1, 100.0, 10.0),
+            run(Scenario::RestHistory, "deep", 1, 100.0, 11.0),
+            run(Scenario::RestHistory, "first", 2, 100.0, 20.0),
+            run(Scenario::RestHistory, "deep", 2, 100.0, 30.0),
+            run(Scenario::RestHistory, "first", 3, 100.0, 10.0),
+            run(Scenario::RestHistory, "deep", 3, 100.0, 12.0),
+        ];
+        let ratio = paired_by(
+            &results,
+            (Scenario::RestHistory, "deep"),
+            (Scenario::RestHistory, "first"),
+            |r| r.p99_ms,
+        );
+        assert_eq!(ratio.map(|r| (r * 100.0).round()), Some(120.0), "median of 1.1, 1.5, 1.2");
+        let mut md = String::new();
+        partner_http(&mut md, &results);
+        assert!(md.contains("| 1.20× | **met** |"), "{md}");
     }
 
     #[test]
