@@ -84,16 +84,7 @@ fn find(results: &[LoadResult], scenario: Scenario, label: &str) -> Option<LoadR
 /// The median over rounds of `a`'s throughput over `b`'s in the same round: rows measured
 /// side by side, so that the host's drift between rounds cancels out.
 fn paired(results: &[LoadResult], a: (Scenario, &str), b: (Scenario, &str)) -> Option<f64> {
-    let b_rounds = rounds(results, b.0, b.1);
-    median(
-        rounds(results, a.0, a.1)
-            .iter()
-            .filter_map(|ra| {
-                let rb = b_rounds.iter().find(|rb| rb.round == ra.round)?;
-                (rb.throughput > 0.0).then(|| ra.throughput / rb.throughput)
-            })
-            .collect(),
-    )
+    paired_by(results, a, b, |r| r.throughput)
 }
 
 /// The median over rounds of `a`'s `value` over `b`'s in the same round.
