@@ -69,13 +69,10 @@ pub(crate) async fn list<T: FromRow>(
         if let Some(after) = query.after {
             page_condition = page_condition.add(
                 Expr::tuple([
-                    Expr::col(ticket::Column::CreatedAt).into(),
-                    Expr::col(ticket::Column::TicketNumber).into(),
+                    Expr::col(ticket::Column::CreatedAt),
+                    Expr::col(ticket::Column::TicketNumber),
                 ])
-                .gt(Expr::tuple([
-                    Expr::val(after.created_at).into(),
-                    Expr::val(after.ticket_number).into(),
-                ])),
+                .gt(Expr::tuple([Expr::val(after.created_at), Expr::val(after.ticket_number)])),
             );
         }
         let numbers = Query::select()
