@@ -111,6 +111,8 @@ METRICS_ADDR=${BENCH_METRICS_ADDR:-127.0.0.1:59464}
 GATEWAY_METRICS_ADDR=${BENCH_GATEWAY_METRICS_ADDR:-127.0.0.1:59465}
 # The limiter row's gateway, and the Redis it counts in (the row is skipped when none answers).
 LIMITED_HTTP_ADDR=${BENCH_LIMITED_HTTP_ADDR:-127.0.0.1:28081}
+REFERENCE_ADDR=${BENCH_REFERENCE_ADDR:-127.0.0.1:58090}
+REFERENCE_PID=""
 LIMITED_METRICS_ADDR=${BENCH_LIMITED_METRICS_ADDR:-127.0.0.1:29466}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 DB_FULL=tickets_bench DB_NONE=tickets_bench_none DB_EVENTS=tickets_bench_events
@@ -148,6 +150,7 @@ stop_servers() {
 }
 cleanup() {
   stop_servers
+  [[ -n $REFERENCE_PID ]] && { kill "$REFERENCE_PID" 2>/dev/null; wait "$REFERENCE_PID" 2>/dev/null; } || true
   if [[ $KEEP == 0 && $BACKEND == postgres ]]; then
     for db in $DB_FULL $DB_NONE $DB_EVENTS; do psql_db postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
   fi
@@ -197,6 +200,20 @@ start_servers() {
     sleep 0.1
   done
   echo "servers not ready after 30 s; see $OUT/*-$tag.log" >&2; exit 1
+}
+
+# The reference (PostgreSQL only): a minimal axum + sqlx server answering the same get from the
+# same database (bench/src/reference.rs). Sets REFERENCE_PID.
+start_reference() {
+  "$BIN/tickets-bench" reference --database-url "$1" --addr "$REFERENCE_ADDR" \
+    --connections "$DB_CONNECTIONS" >"$OUT/reference.log" 2>&1 &
+  REFERENCE_PID=$!
+  for _ in $(seq 1 300); do
+    curl -sf "http://$REFERENCE_ADDR/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$REFERENCE_PID" 2>/dev/null || { tail -n 20 "$OUT/reference.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "the reference server is not ready after 30 s; see $OUT/reference.log" >&2; exit 1
 }
 
 # A second gateway in front of the same service that counts every request in Redis (limits
@@ -255,7 +272,7 @@ load() {
     --concurrency "${C:-$CONCURRENCY}" --duration "${D:-$DURATION}" --warmup "${W:-$WARMUP}" --threads "$CLIENT_THREADS" \
     --http-url "http://${HTTP:-$HTTP_ADDR}" --grpc-url "http://$GRPC_ADDR" \
     --clients "$OUT/clients.txt" --operators "$OUT/operators.txt" --internal-client bench-internal:bench-internal-secret \
-    --pid "gateway=${GW_PID:-$GATEWAY_PID}" --pid "service=$SERVICE_PID" --out "$OUT/results.jsonl" --wait-idle "$WAIT_IDLE" \
+    --pid "${GW_NAME:-gateway}=${GW_PID:-$GATEWAY_PID}" --pid "service=$SERVICE_PID" --out "$OUT/results.jsonl" --wait-idle "$WAIT_IDLE" \
     $( [[ $BACKEND == postgres ]] && echo --cpu-comm postgres ) "$@"
   perf_stop "$scenario-$label"
 }
@@ -519,10 +536,20 @@ C=1 load grpc-get latency --pending "$OUT/pending-full.txt"
 # The rows a target compares run in interleaved rounds (REST, gRPC, REST, gRPC, ...), so that
 # the host's drift over the run hits both sides alike; the report pairs the rounds.
 warmup_of() { (( $1 == 1 )) && echo "$WARMUP" || echo "$NEXT_WARMUP"; }
+# PostgreSQL: the reference row joins the get rounds (reference, REST, gRPC, ...).
+[[ $BACKEND == postgres ]] && start_reference "$URL_FULL"
 for ((r = 1; r <= ROUNDS; r++)); do
+  if [[ -n $REFERENCE_PID ]]; then
+    ROUND=$r D=$SEGMENT W=$(warmup_of $r) HTTP=$REFERENCE_ADDR GW_NAME=reference GW_PID=$REFERENCE_PID \
+      load rest-get reference --pending "$OUT/pending-full.txt" --token-url "http://$HTTP_ADDR"
+  fi
   ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-get full --pending "$OUT/pending-full.txt"
   ROUND=$r D=$SEGMENT W=$(warmup_of $r) load grpc-get full --pending "$OUT/pending-full.txt"
 done
+if [[ -n $REFERENCE_PID ]]; then
+  kill "$REFERENCE_PID" 2>/dev/null; wait "$REFERENCE_PID" 2>/dev/null || true
+  REFERENCE_PID=""
+fi
 # The Redis rate limiter's cost: REST get through a gateway counting in Redis against the same
 # get with limits off, in interleaved rounds.
 if redis-cli -u "$REDIS_URL" ping 2>/dev/null | grep -q PONG; then

@@ -114,6 +114,10 @@ pub(crate) struct LoadArgs {
     /// The ticket service.
     #[arg(long, default_value = "http://127.0.0.1:55051")]
     grpc_url: String,
+    /// Where the REST clients' tokens come from (default: `--http-url`; the reference server
+    /// has no token endpoint).
+    #[arg(long)]
+    token_url: Option<String>,
     /// HTTP/2 connections to the service for the gRPC scenarios (the gateway uses one).
     #[arg(long, default_value_t = 1)]
     grpc_connections: usize,
@@ -746,7 +750,8 @@ pub(crate) async fn run(args: &LoadArgs) -> anyhow::Result<LoadResult> {
 
     let target = if scenario.is_rest() {
         let base = args.http_url.trim_end_matches('/').to_owned();
-        let credentials = rest_credentials(&base, &fixture).await?;
+        let tokens = args.token_url.as_deref().unwrap_or(&base).trim_end_matches('/').to_owned();
+        let credentials = rest_credentials(&tokens, &fixture).await?;
         Target::Rest { base, credentials }
     } else {
         let mut channels = Vec::new();

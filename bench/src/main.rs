@@ -6,7 +6,8 @@
 //! turns those lines, plus the pgbench baseline, into the markdown tables of `bench/README.md`.
 //! The seeding, the servers and pgbench are the script's business. `tickets-bench abuse` attacks
 //! a running gateway (bench/abuse.sh). `tickets-bench events` measures the live event feed
-//! (`bench/run.sh --events`).
+//! (`bench/run.sh --events`). `tickets-bench reference` is the yardstick: a minimal axum + sqlx
+//! server answering the same get from the same database.
 
 mod abuse;
 mod events;
@@ -14,6 +15,7 @@ mod fixture;
 mod http1;
 mod load;
 mod procfs;
+mod reference;
 mod report;
 
 use std::{
@@ -34,7 +36,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run one scenario at fixed concurrency and append its results (one JSON line) to `--out`.
-    Load(load::LoadArgs),
+    Load(Box<load::LoadArgs>),
     /// Write the markdown report of a results file.
     Report(report::ReportArgs),
     /// Attack a running gateway (slow heads or forged tokens) beside a legitimate client,
@@ -43,6 +45,9 @@ enum Command {
     /// Partner event streams while tickets are created, then many idle streams; append one
     /// JSON line to `--out` and print the markdown rows.
     Events(events::EventsArgs),
+    /// Serve `GET /v2/tickets/pending-tickets/{id}` straight from PostgreSQL with a minimal
+    /// axum + sqlx handler, until killed: the reference row.
+    Reference(reference::ReferenceArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,6 +83,10 @@ fn main() -> anyhow::Result<()> {
             io::stdout().lock().write_all(result.report().as_bytes())?;
             Ok(())
         }
+        Command::Reference(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(reference::run(&args)),
         Command::Report(args) => {
             let markdown = report::render(&args)?;
             io::stdout().lock().write_all(markdown.as_bytes())?;

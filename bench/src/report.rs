@@ -517,6 +517,7 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         verdict(service_peak.map(|k| kib_to_mib(k) <= SERVICE_RSS_MIB))
     );
 
+    reference(&mut md, &results);
     partner_http(&mut md, &results);
 
     let failing: Vec<_> = results.iter().filter(|r| r.errors > 0 || r.exhausted).collect();
@@ -536,6 +537,66 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         }
     }
     Ok(md)
+}
+
+/// CPU microseconds per successful request of `party` in a run (0 when it was not measured).
+fn cpu_per_request(r: &LoadResult, party: &str) -> f64 {
+    let seconds = r.cpu.iter().find(|c| c.name == party).map_or(0.0, |c| c.seconds);
+    if r.ok == 0 { 0.0 } else { seconds * 1e6 / r.ok as f64 }
+}
+
+/// The reference rows, when they ran (PostgreSQL): REST and gRPC get against the minimal axum +
+/// sqlx server reading the same row (`tickets-bench reference`), in the same rounds.
+fn reference(md: &mut String, results: &[LoadResult]) {
+    let Some(base) = find(results, Scenario::RestGet, "reference") else { return };
+    let _ = writeln!(
+        md,
+        "\nAgainst the reference — a minimal axum + sqlx handler serving the same `GET /v2/tickets/pending-tickets/{{id}}` from the same PostgreSQL, no authentication (c={}; medians of the rounds, ratios the median of the per-round ratios):\n",
+        base.concurrency
+    );
+    let _ = writeln!(
+        md,
+        "| row | req/s | p50 ms | p99 ms | req/s of the reference | postgres CPU µs/req | postgres CPU of the reference's |\n|---|--:|--:|--:|--:|--:|--:|"
+    );
+    let reference_row = (Scenario::RestGet, "reference");
+    let postgres = |r: &LoadResult| cpu_per_request(r, "postgres");
+    let rows = [
+        ("reference (axum + sqlx)", reference_row),
+        ("REST get (gateway → service → PostgreSQL)", (Scenario::RestGet, "full")),
+        ("gRPC get (service → PostgreSQL)", (Scenario::GrpcGet, "full")),
+    ];
+    for (name, (scenario, label)) in rows {
+        let Some(row) = find(results, scenario, label) else { continue };
+        let cpu = median(rounds(results, scenario, label).iter().map(|r| postgres(r)).collect());
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            rate(Some(&row)),
+            ms(Some(row.p50_ms)),
+            ms(Some(row.p99_ms)),
+            percent(paired(results, (scenario, label), reference_row)),
+            cpu.map_or("–".to_owned(), |c| format!("{c:.0}")),
+            times(paired_by(results, (scenario, label), reference_row, |r| {
+                cpu_per_request(r, "postgres")
+            })),
+        );
+    }
+    let share = paired(results, (Scenario::RestGet, "full"), reference_row);
+    let cpu = paired_by(results, (Scenario::RestGet, "full"), reference_row, |r| {
+        cpu_per_request(r, "postgres")
+    });
+    let judged_rows: Vec<&LoadResult> = ["reference", "full"]
+        .into_iter()
+        .flat_map(|label| rounds(results, Scenario::RestGet, label))
+        .collect();
+    let _ = writeln!(
+        md,
+        "\n| target | measured | verdict |\n|---|---|---|\n| REST get ≥ 0.60× the reference's throughput | {} | {} |\n| PostgreSQL CPU per REST get ≤ 1.2× per reference get | {} | {} |",
+        times(share),
+        judged(share.map(|s| s >= 0.6), &judged_rows),
+        times(cpu),
+        judged(cpu.map(|c| c <= 1.2), &judged_rows),
+    );
 }
 
 /// The encodings the compression rows ask for, as their labels name them.

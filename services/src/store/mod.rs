@@ -16,7 +16,7 @@ mod tickets;
 pub use connect::{PoolSettings, connect, migrate};
 pub(crate) use convert::FromRow;
 pub use employees::upsert_employee;
-pub use tickets::{Started, create_pending_ticket, start_service};
+pub use tickets::{Started, create_pending_ticket, hot_statements, start_service};
 pub(crate) use tickets::{get, list};
 
 pub use sea_orm::DatabaseConnection;

@@ -4,9 +4,10 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, Iterable as _,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait as _,
-    sea_query::{Expr, ExprTrait as _, Order, Query},
+    ColumnTrait, Condition, ConnectionTrait as _, DatabaseConnection, DbBackend, EntityTrait,
+    FromQueryResult, Iterable as _, QueryFilter, QueryOrder, QuerySelect, QueryTrait as _,
+    Statement, Value,
+    sea_query::{Expr, ExprTrait as _, IntoColumnRef, Order, Query},
 };
 use uuid::Uuid;
 
@@ -16,8 +17,8 @@ use super::{
     entity::{employee, ticket},
 };
 use crate::domain::{
-    EmployeeId, Error, InProgressTicket, ListQuery, NewTicket, Page, PendingTicket, Position,
-    ProviderId, TicketId, TicketState,
+    EmployeeId, Error, InProgressTicket, Limit, ListQuery, NewTicket, Offset, Page, PendingTicket,
+    Position, ProviderId, TicketId, TicketState,
 };
 
 /// Timestamps are kept at microsecond precision: what PostgreSQL stores, so both backends answer
@@ -26,14 +27,81 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// `column IS NOT DISTINCT FROM value` (SQLite spells it `IS`): for a column that is never
+/// null, the same test as `=`, but one no index can serve. Next to `id = $n` it leaves the
+/// unique index on the id as the only index the planner may use, whatever the statistics say.
+/// (With a plain `=` on the provider and the state, PostgreSQL planned start-service on the
+/// `(provider, state, created_at, number)` index after a bulk load, before `ANALYZE`: a walk of
+/// the provider's whole backlog per call; services/tests/api/plans.rs.)
+fn only_filters(backend: DbBackend, column: impl IntoColumnRef, value: impl Into<Value>) -> Expr {
+    let text = match backend {
+        DbBackend::Postgres => "$1 IS NOT DISTINCT FROM $2",
+        _ => "? IS ?",
+    };
+    Expr::cust_with_exprs(text, [Expr::col(column), Expr::val(value)])
+}
+
 fn scoped(provider: ProviderId, state: TicketState) -> Condition {
     Condition::all()
         .add(ticket::Column::ProviderId.eq(provider.get()))
         .add(ticket::Column::State.eq(ticket::State::from(state)))
 }
 
+/// The two statements of a list page of `state` tickets: the count of all that match, and
+/// (unless `limit` is 0) the page, one ticket longer than the limit.
+///
+/// Both read only the columns of the (provider, state, created_at, number) index, so
+/// PostgreSQL answers them from the index alone: the count, and the page's numbers — however
+/// deep the offset — without touching the table. Only the 25 (or `limit`) rows of the page are
+/// then read in full ("deferred join"). A cursor is a row comparison on the index's own order,
+/// so its page starts with an index seek however deep it is.
+fn list_statements(
+    backend: DbBackend,
+    provider: ProviderId,
+    state: TicketState,
+    query: ListQuery,
+) -> (Statement, Option<Statement>) {
+    let mut condition = scoped(provider, state);
+    if let Some(number) = query.ticket_number {
+        condition = condition.add(ticket::Column::TicketNumber.eq(number));
+    }
+    let count = ticket::Entity::find()
+        .select_only()
+        .column_as(ticket::Column::TicketNumber.count(), "total")
+        .filter(condition.clone())
+        .build(backend);
+    let limit = query.limit.get();
+    if limit == 0 {
+        return (count, None);
+    }
+    if let Some(after) = query.after {
+        condition = condition.add(
+            Expr::tuple([
+                Expr::col(ticket::Column::CreatedAt),
+                Expr::col(ticket::Column::TicketNumber),
+            ])
+            .gt(Expr::tuple([Expr::val(after.created_at), Expr::val(after.ticket_number)])),
+        );
+    }
+    let numbers = Query::select()
+        .column(ticket::Column::TicketNumber)
+        .from(ticket::Entity)
+        .cond_where(condition)
+        .order_by(ticket::Column::CreatedAt, Order::Asc)
+        .order_by(ticket::Column::TicketNumber, Order::Asc)
+        .limit(u64::from(limit) + 1)
+        .offset(query.offset.get())
+        .to_owned();
+    let page = ticket::Entity::find()
+        .filter(ticket::Column::TicketNumber.in_subquery(numbers))
+        .order_by_asc(ticket::Column::CreatedAt)
+        .order_by_asc(ticket::Column::TicketNumber)
+        .build(backend);
+    (count, Some(page))
+}
+
 /// One page of a provider's tickets of type `T` (pending or in progress), oldest first, and the
-/// count of all of them.
+/// count of all of them ([`list_statements`]).
 ///
 /// The page starts at the query's offset or right after its cursor position; one ticket more
 /// than the limit is read, to know whether a next page exists without a second query.
@@ -45,56 +113,22 @@ pub(crate) async fn list<T: FromRow>(
     provider: ProviderId,
     query: ListQuery,
 ) -> Result<Page<T>, Error> {
-    let mut condition = scoped(provider, T::STATE);
-    if let Some(number) = query.ticket_number {
-        condition = condition.add(ticket::Column::TicketNumber.eq(number));
-    }
-    // Both statements read only the columns of the (provider, state, created_at, number) index,
-    // so PostgreSQL answers them from the index alone: the count, and the page's numbers —
-    // however deep the offset — without touching the table. Only the 25 (or `limit`) rows of
-    // the page are then read in full ("deferred join"). A cursor is a row comparison on the
-    // index's own order, so its page starts with an index seek however deep it is.
-    let count = ticket::Entity::find()
-        .select_only()
-        .column_as(ticket::Column::TicketNumber.count(), "total")
-        .filter(condition.clone())
-        .into_tuple::<i64>()
-        .one(db);
-    let limit = query.limit.get();
+    let (count, page) = list_statements(db.get_database_backend(), provider, T::STATE, query);
+    let count = async {
+        let row = db.query_one_raw(count).await?;
+        row.map(|row| row.try_get_by_index::<i64>(0)).transpose()
+    };
     let page = async {
-        if limit == 0 {
-            return Ok(Vec::new());
+        match page {
+            Some(page) => ticket::Model::find_by_statement(page).all(db).await,
+            None => Ok(Vec::new()),
         }
-        let mut page_condition = condition;
-        if let Some(after) = query.after {
-            page_condition = page_condition.add(
-                Expr::tuple([
-                    Expr::col(ticket::Column::CreatedAt),
-                    Expr::col(ticket::Column::TicketNumber),
-                ])
-                .gt(Expr::tuple([Expr::val(after.created_at), Expr::val(after.ticket_number)])),
-            );
-        }
-        let numbers = Query::select()
-            .column(ticket::Column::TicketNumber)
-            .from(ticket::Entity)
-            .cond_where(page_condition)
-            .order_by(ticket::Column::CreatedAt, Order::Asc)
-            .order_by(ticket::Column::TicketNumber, Order::Asc)
-            .limit(u64::from(limit) + 1)
-            .offset(query.offset.get())
-            .to_owned();
-        ticket::Entity::find()
-            .filter(ticket::Column::TicketNumber.in_subquery(numbers))
-            .order_by_asc(ticket::Column::CreatedAt)
-            .order_by_asc(ticket::Column::TicketNumber)
-            .all(db)
-            .await
     };
     // Count and page are independent reads: run them side by side on two pooled connections.
     let (total, mut rows) = tokio::try_join!(count, page)?;
-    let next = if rows.len() > usize::from(limit) {
-        rows.truncate(usize::from(limit));
+    let limit = usize::from(query.limit.get());
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
         rows.last()
             .map(|row| Position { created_at: row.created_at, ticket_number: row.ticket_number })
     } else {
@@ -117,6 +151,19 @@ async fn find(
         .await?)
 }
 
+/// The get by id: `WHERE id = $1` and nothing else, so the unique index on `id` is the only
+/// index that applies and the plan cannot depend on statistics. (With the provider and the
+/// state in the `WHERE` too, PostgreSQL planned a provider's get on the
+/// `(provider, state, created_at, number)` index right after a bulk load, before `ANALYZE`: it
+/// then walked all of that provider's pending tickets on every get.) The caller checks the
+/// provider and the state of the row.
+fn get_statement(backend: DbBackend, id: TicketId) -> Statement {
+    static SQL: CachedSql = CachedSql::new();
+    SQL.statement(backend, vec![id.get().into()], || {
+        ticket::Entity::find().filter(ticket::Column::Id.eq(id.get())).build(backend)
+    })
+}
+
 /// One ticket of type `T` (pending or in progress) of the provider.
 ///
 /// # Errors
@@ -126,19 +173,11 @@ pub(crate) async fn get<T: FromRow>(
     provider: ProviderId,
     id: TicketId,
 ) -> Result<T, Error> {
-    static SQL: CachedSql = CachedSql::new();
-    let backend = db.get_database_backend();
-    let state = ticket::State::from(T::STATE);
-    let values = vec![provider.get().into(), state.into(), id.get().into(), 1u64.into()];
-    let statement = SQL.statement(backend, values, || {
-        ticket::Entity::find()
-            .filter(ticket::Column::ProviderId.eq(provider.get()))
-            .filter(ticket::Column::State.eq(state))
-            .filter(ticket::Column::Id.eq(id.get()))
-            .limit(1)
-            .build(backend)
-    });
+    let statement = get_statement(db.get_database_backend(), id);
     let row = ticket::Model::find_by_statement(statement).one(db).await?;
+    // Another provider's ticket, or one in the other state, does not exist for this caller.
+    let state = ticket::State::from(T::STATE);
+    let row = row.filter(|row| row.provider_id == provider.get() && row.state == state);
     T::from_row(row.ok_or(Error::NotFound(T::NAME))?)
 }
 
@@ -171,13 +210,18 @@ pub async fn create_pending_ticket(
 
 /// The condition "this employee may be assigned by this provider right now", as a subquery so
 /// that the check and the state change are one statement.
-fn operator_is_assignable(provider: ProviderId, operator: EmployeeId) -> Expr {
+fn operator_is_assignable(backend: DbBackend, provider: ProviderId, operator: EmployeeId) -> Expr {
     Expr::exists(
         Query::select()
             .expr(Expr::val(1))
             .from(employee::Entity)
             .and_where(employee::Column::Id.eq(operator.get()))
-            .and_where(employee::Column::ProviderId.eq(provider.get()))
+            // Not indexable: the lookup is by primary key (see `only_filters`).
+            .and_where(only_filters(
+                backend,
+                (employee::Entity, employee::Column::ProviderId),
+                provider.get(),
+            ))
             .and_where(employee::Column::IsOperator.eq(true))
             .and_where(employee::Column::Enabled.eq(true))
             .to_owned(),
@@ -203,6 +247,91 @@ impl Started {
     }
 }
 
+/// The conditional `UPDATE` of [`start_service`], `RETURNING` every column.
+fn start_service_statement(
+    backend: DbBackend,
+    provider: ProviderId,
+    id: TicketId,
+    operator: EmployeeId,
+    started_at: DateTime<Utc>,
+) -> Statement {
+    static SQL: CachedSql = CachedSql::new();
+    let values = vec![
+        ticket::State::InProgress.into(),
+        operator.get().into(),
+        started_at.into(),
+        provider.get().into(),
+        ticket::State::Pending.into(),
+        id.get().into(),
+        1.into(),
+        operator.get().into(),
+        provider.get().into(),
+        true.into(),
+        true.into(),
+    ];
+    SQL.statement(backend, values, || {
+        let mut update = ticket::Entity::update_many()
+            .col_expr(ticket::Column::State, Expr::value(ticket::State::InProgress))
+            .col_expr(ticket::Column::OperatorId, Expr::value(operator.get()))
+            .col_expr(ticket::Column::ServiceStartedAt, Expr::value(started_at))
+            .filter(only_filters(
+                backend,
+                (ticket::Entity, ticket::Column::ProviderId),
+                provider.get(),
+            ))
+            .filter(only_filters(
+                backend,
+                (ticket::Entity, ticket::Column::State),
+                ticket::State::Pending,
+            ))
+            .filter(ticket::Column::Id.eq(id.get()))
+            .filter(operator_is_assignable(backend, provider, operator))
+            .into_query();
+        // Every column back, as SeaORM's `exec_with_returning` asks for them.
+        update
+            .returning(Query::returning().exprs(
+                ticket::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))),
+            ));
+        backend.build(&update)
+    })
+}
+
+/// The statements of the hot paths, for `ticket` of `provider` and `operator`, by name: what a
+/// plan check runs `EXPLAIN` on (services/tests/api/plans.rs). Built by the same functions the
+/// queries use, so a change to a query is a change to what is checked.
+#[must_use]
+pub fn hot_statements(
+    backend: DbBackend,
+    provider: Uuid,
+    ticket: Uuid,
+    operator: Uuid,
+) -> Vec<(&'static str, Statement)> {
+    let (provider, id, operator) =
+        (ProviderId::new(provider), TicketId::new(ticket), EmployeeId::new(operator));
+    let first = ListQuery {
+        limit: Limit::DEFAULT,
+        offset: Offset::default(),
+        ticket_number: None,
+        after: None,
+    };
+    let after = Position { created_at: now(), ticket_number: 1 };
+    let (count, page) = list_statements(backend, provider, TicketState::Pending, first);
+    let (_, cursor_page) = list_statements(
+        backend,
+        provider,
+        TicketState::Pending,
+        ListQuery { after: Some(after), ..first },
+    );
+    let mut statements = vec![
+        ("get by id", get_statement(backend, id)),
+        ("start-service", start_service_statement(backend, provider, id, operator, now())),
+        ("list: count", count),
+    ];
+    statements.extend(page.map(|page| ("list: page", page)));
+    statements.extend(cursor_page.map(|page| ("list: page after a cursor", page)));
+    statements
+}
+
 /// Moves a pending ticket to in progress under `operator`.
 ///
 /// The common case is one conditional `UPDATE … WHERE state = 'pending' AND <operator is
@@ -220,38 +349,8 @@ pub async fn start_service(
     id: TicketId,
     operator: EmployeeId,
 ) -> Result<Started, Error> {
-    static SQL: CachedSql = CachedSql::new();
-    let backend = db.get_database_backend();
-    let started_at = now();
-    let values = vec![
-        ticket::State::InProgress.into(),
-        operator.get().into(),
-        started_at.into(),
-        provider.get().into(),
-        ticket::State::Pending.into(),
-        id.get().into(),
-        1.into(),
-        operator.get().into(),
-        provider.get().into(),
-        true.into(),
-        true.into(),
-    ];
-    let statement = SQL.statement(backend, values, || {
-        let mut update = ticket::Entity::update_many()
-            .col_expr(ticket::Column::State, Expr::value(ticket::State::InProgress))
-            .col_expr(ticket::Column::OperatorId, Expr::value(operator.get()))
-            .col_expr(ticket::Column::ServiceStartedAt, Expr::value(started_at))
-            .filter(scoped(provider, TicketState::Pending))
-            .filter(ticket::Column::Id.eq(id.get()))
-            .filter(operator_is_assignable(provider, operator))
-            .into_query();
-        // Every column back, as SeaORM's `exec_with_returning` asks for them.
-        update
-            .returning(Query::returning().exprs(
-                ticket::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))),
-            ));
-        backend.build(&update)
-    });
+    let statement =
+        start_service_statement(db.get_database_backend(), provider, id, operator, now());
     let updated = ticket::Model::find_by_statement(statement).one(db).await?;
     if let Some(row) = updated {
         return InProgressTicket::from_row(row).map(Started::Now);
