@@ -202,18 +202,24 @@ start_servers() {
   echo "servers not ready after 30 s; see $OUT/*-$tag.log" >&2; exit 1
 }
 
+# Waits up to 30 s for $1 (a URL) to answer 2xx; exits when process $2 dies first (showing the
+# end of its log $3) or the time runs out ($4 names it).
+wait_answering() {
+  for _ in $(seq 1 300); do
+    curl -sf "$1" >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || { tail -n 20 "$3" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "$4 is not ready after 30 s; see $3" >&2; exit 1
+}
+
 # The reference (PostgreSQL only): a minimal axum + sqlx server answering the same get from the
 # same database (bench/src/reference.rs). Sets REFERENCE_PID.
 start_reference() {
   "$BIN/tickets-bench" reference --database-url "$1" --addr "$REFERENCE_ADDR" \
     --connections "$DB_CONNECTIONS" >"$OUT/reference.log" 2>&1 &
   REFERENCE_PID=$!
-  for _ in $(seq 1 300); do
-    curl -sf "http://$REFERENCE_ADDR/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$REFERENCE_PID" 2>/dev/null || { tail -n 20 "$OUT/reference.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "the reference server is not ready after 30 s; see $OUT/reference.log" >&2; exit 1
+  wait_answering "http://$REFERENCE_ADDR/healthz" "$REFERENCE_PID" "$OUT/reference.log" "the reference server"
 }
 
 # A second gateway in front of the same service that counts every request in Redis (limits
@@ -226,12 +232,7 @@ start_limited_gateway() {
     GATEWAY_REDIS_URL="$REDIS_URL" GATEWAY_WORKER_THREADS=1 GATEWAY_SIGNING_KEY_FILE="$OUT/signing-key.pem" \
     "$BIN/ticket-gateway" >"$OUT/gateway-redis.log" 2>&1 &
   LIMITED_PID=$!
-  for _ in $(seq 1 300); do
-    curl -sf "http://$LIMITED_HTTP_ADDR/readyz" >/dev/null 2>&1 && return 0
-    kill -0 "$LIMITED_PID" 2>/dev/null || { tail -n 20 "$OUT/gateway-redis.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "the limited gateway is not ready after 30 s; see $OUT/gateway-redis.log" >&2; exit 1
+  wait_answering "http://$LIMITED_HTTP_ADDR/readyz" "$LIMITED_PID" "$OUT/gateway-redis.log" "the limited gateway"
 }
 
 # With --perf: samples both servers (perf record, DWARF call graphs) while a row runs, and
