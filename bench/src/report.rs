@@ -395,12 +395,12 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         for r in &results {
             let _ = write!(md, "| {} | {:.0} |", run_name(&results, r), r.throughput);
             for party in &parties {
-                let cell = r
-                    .cpu
-                    .iter()
-                    .find(|c| &c.name == party)
-                    .filter(|_| r.ok > 0)
-                    .map_or("–".to_owned(), |c| format!("{:.0}", c.seconds * 1e6 / r.ok as f64));
+                let measured = r.ok > 0 && r.cpu.iter().any(|c| &c.name == party);
+                let cell = if measured {
+                    format!("{:.0}", cpu_per_request(r, party))
+                } else {
+                    "–".to_owned()
+                };
                 let _ = write!(md, " {cell} |");
             }
             let capacity = r.window_s * cores as f64;

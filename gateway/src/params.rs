@@ -67,12 +67,13 @@ fn integer(value: &str) -> Option<i64> {
 
 /// The one value of a parameter, parsed as a strict integer and then by `rule`; a violation on
 /// `name` when it is empty, repeated, not an integer, or refused by the rule.
-fn parameter<T>(
+/// The one value of a parameter, parsed by `parse`; a violation on `name` when it is empty,
+/// repeated, or refused by `parse`. `Some(None)`: absent; `None`: refused.
+fn parsed<T>(
     violations: &mut Violations,
     name: &str,
     values: &Values,
-    not_integer: &'static str,
-    rule: impl FnOnce(i64) -> Result<T, &'static str>,
+    parse: impl FnOnce(&str) -> Result<T, &'static str>,
 ) -> Option<Option<T>> {
     let value = match values.single() {
         Ok(value) => value,
@@ -81,8 +82,18 @@ fn parameter<T>(
             return None;
         }
     };
-    let parsed = value.map(|value| integer(value).ok_or(not_integer).and_then(rule)).transpose();
-    violations.check(name, parsed)
+    violations.check(name, value.map(parse).transpose())
+}
+
+/// [`parsed`] as a strict integer, then by `rule`.
+fn parameter<T>(
+    violations: &mut Violations,
+    name: &str,
+    values: &Values,
+    not_integer: &'static str,
+    rule: impl FnOnce(i64) -> Result<T, &'static str>,
+) -> Option<Option<T>> {
+    parsed(violations, name, values, |value| integer(value).ok_or(not_integer).and_then(rule))
 }
 
 impl ListParams {
@@ -104,15 +115,7 @@ impl ListParams {
             "must be a base-10 64-bit integer",
             Ok,
         );
-        let after = match after.single() {
-            Ok(value) => {
-                violations.check("after", value.map(|v| Cursor::decode(list, v)).transpose())
-            }
-            Err(why) => {
-                violations.add("after", why.message());
-                None
-            }
-        };
+        let after = parsed(&mut violations, "after", &after, |value| Cursor::decode(list, value));
         violations.finish(|| {
             Some(Self {
                 limit: limit?.unwrap_or_default(),
