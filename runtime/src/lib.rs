@@ -19,16 +19,28 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// default, one per CPU the process may use, when `None`), installs logs and traces, runs
 /// `run`, flushes, and turns the outcome into the exit code (an error is logged with its whole
 /// cause chain).
+///
+/// One thread means tokio's current-thread scheduler, not a multi-thread one with one worker:
+/// it runs woken tasks in the order they were woken, where the multi-thread scheduler runs the
+/// last one woken first (its "LIFO slot"). That order matters to the event feed: an event wakes
+/// every stream of its provider, and each stream wakes its HTTP/2 connection's task; in wake
+/// order the connection runs once, after all its streams, and sends their frames in one write
+/// instead of one write per stream (bench/README.md, "Events").
 pub fn main<E: std::fmt::Display>(
     name: &str,
     log_format: telemetry::LogFormat,
     worker_threads: Option<NonZeroUsize>,
     run: impl Future<Output = Result<(), E>>,
 ) -> ExitCode {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = worker_threads {
-        builder.worker_threads(threads.get());
-    }
+    let mut builder = match worker_threads {
+        Some(threads) if threads.get() == 1 => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads.get());
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     match builder.enable_all().build() {
         Ok(runtime) => runtime.block_on(run_logged(name, log_format, run)),
         Err(error) => {
