@@ -239,6 +239,10 @@ impl Hub {
     }
 
     /// Reads every event after `last` and hands each to the watchers; the new `last`.
+    ///
+    /// A read that returns less than a full batch has everything numbered so far: an event
+    /// numbered after it comes with its own notification (or poke, or tick), so the hub does
+    /// not ask again to learn that nothing more is there.
     async fn fan_out(&self, mut last: i64) -> i64 {
         loop {
             let batch = match events::since(&self.own, last).await {
@@ -248,6 +252,7 @@ impl Hub {
                     return last;
                 }
             };
+            let complete = batch.len() < usize::from(events::BATCH);
             let Some(newest) = batch.last().map(|event| event.id) else { return last };
             if let Some(first) = batch.first() {
                 let age = chrono::Utc::now() - first.occurred_at;
@@ -262,6 +267,9 @@ impl Hub {
                 let _ = self.sender.send(Arc::new(event));
             }
             last = newest;
+            if complete {
+                return last;
+            }
         }
     }
 

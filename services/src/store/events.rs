@@ -15,7 +15,7 @@ use super::{convert::event_from_row, entity::ticket_event};
 use crate::domain::{Error, EventPosition, EventQuery, ProviderId, TicketEvent};
 
 /// The most events one hub read returns, and one pruning pass looks at.
-const BATCH: u64 = 1000;
+pub(crate) const BATCH: u16 = 1000;
 
 /// The events of `provider` after `query.after`, oldest first.
 ///
@@ -90,7 +90,7 @@ pub(crate) async fn since(db: &DatabaseConnection, after: i64) -> Result<Vec<Tic
     ticket_event::Entity::find()
         .filter(ticket_event::Column::Id.gt(after))
         .order_by_asc(ticket_event::Column::Id)
-        .limit(BATCH)
+        .limit(u64::from(BATCH))
         .all(db)
         .await?
         .into_iter()
@@ -155,7 +155,7 @@ pub(crate) async fn prune(db: &DatabaseConnection, cut: DateTime<Utc>) -> Result
             .column(ticket_event::Column::OccurredAt)
             .filter(ticket_event::Column::Id.is_not_null())
             .order_by_asc(ticket_event::Column::Id)
-            .limit(BATCH)
+            .limit(u64::from(BATCH))
             .into_tuple()
             .all(db)
             .await?;
@@ -170,7 +170,7 @@ pub(crate) async fn prune(db: &DatabaseConnection, cut: DateTime<Utc>) -> Result
             .exec(db)
             .await?;
         deleted += result.rows_affected;
-        if result.rows_affected < BATCH {
+        if result.rows_affected < u64::from(BATCH) {
             return Ok(deleted);
         }
     }
