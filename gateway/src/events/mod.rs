@@ -157,6 +157,11 @@ impl Feeds {
         self.closing.send_replace(true);
     }
 
+    /// Whether [`close`](Self::close) was called.
+    pub(crate) fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
     /// Resolves once [`close`](Self::close) was called.
     pub(crate) fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut closing = self.closing.subscribe();

@@ -6,23 +6,32 @@
 //! the feed is already further (`p > read_to`), the events in between went out before the
 //! subscription, so they are read from the log too. From then on the feed brings every later
 //! event; each is sent only when its id is above the last one sent.
+//!
+//! A stream owns two timers, each registered once: the keep-alive, which fires every interval
+//! whatever else was sent (a comment then goes out), and the token's expiry, which ends it. An
+//! event costs no timer work. The gateway's shutdown reaches a live stream through its feed,
+//! which ends and closes the channel; a stream still reading the log checks before each page.
 
 use std::{
     collections::VecDeque,
     convert::Infallible,
+    pin::Pin,
     sync::Arc,
     time::{Duration, SystemTime},
 };
 
 use axum::body::Bytes;
-use futures::{Stream, StreamExt as _};
+use futures::Stream;
 use tickets_contract::rules::EventLimit;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::{
+    sync::broadcast::error::{RecvError, TryRecvError},
+    time::{Instant, Interval, MissedTickBehavior, Sleep},
+};
 
 use super::{Delivered, Feeds, Live, StreamSlot, feed::subscribe, read_log};
 use crate::{auth::Caller, state::AppState};
 
-/// What a quiet stream sends after every keep-alive interval: a comment line.
+/// What a stream sends every keep-alive interval: a comment line.
 const KEEP_ALIVE: &[u8] = b":\n\n";
 
 /// The most bytes sent in one chunk, and the most events taken from the feed at once.
@@ -33,6 +42,7 @@ const MAX_BATCH: usize = 64;
 const BACKLOG_PAGE: u16 = EventLimit::MAX;
 
 /// Where a stream is.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Reading the log up to its end.
     Backlog,
@@ -57,6 +67,10 @@ pub(crate) struct PartnerStream {
     sent: i64,
     pending: VecDeque<Next>,
     live: Option<Live>,
+    /// Fires every keep-alive interval.
+    keep_alive: Interval,
+    /// When the caller's token expires: the stream ends.
+    expires: Pin<Box<Sleep>>,
     _slot: StreamSlot,
 }
 
@@ -72,6 +86,12 @@ impl PartnerStream {
         first_was_full: bool,
     ) -> Self {
         let read_to = first.last().map_or(after, |event| event.id);
+        let every = state.feeds.settings().keep_alive;
+        let mut keep_alive = tokio::time::interval_at(Instant::now() + every, every);
+        keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let lifetime =
+            u64::try_from(caller.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
+        let expires = Box::pin(tokio::time::sleep(Duration::from_secs(lifetime)));
         let mut stream = Self {
             state,
             caller,
@@ -80,6 +100,8 @@ impl PartnerStream {
             sent: after,
             pending: first.into_iter().map(|event| (Arc::new(event), false)).collect(),
             live: None,
+            keep_alive,
+            expires,
             _slot: slot,
         };
         if !first_was_full {
@@ -93,24 +115,13 @@ impl PartnerStream {
         BACKLOG_PAGE
     }
 
-    /// The bytes of the stream — event frames, and a comment after every `keep_alive` of
-    /// silence — ending when the token expires or the gateway closes.
+    /// The bytes of the stream — event frames, and a comment every keep-alive interval —
+    /// ending when the token expires or the gateway closes.
     pub(crate) fn into_events(self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-        let feeds = self.state.feeds.clone();
-        let expires_in =
-            u64::try_from(self.caller.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
-        let expired = tokio::time::sleep(Duration::from_secs(expires_in));
-        let ends = async move {
-            tokio::select! {
-                () = expired => {}
-                () = feeds.closed() => {}
-            }
-        };
         futures::stream::unfold(self, |mut stream| async move {
             let event = stream.next().await?;
             Some((Ok(event), stream))
         })
-        .take_until(ends)
     }
 
     fn feeds(&self) -> &Arc<Feeds> {
@@ -162,6 +173,9 @@ impl PartnerStream {
             if chunk.is_some() {
                 return chunk;
             }
+            if self.phase != Phase::Live && self.is_over() {
+                return None;
+            }
             match self.phase {
                 Phase::Backlog => {
                     let full = Box::pin(self.read_page()).await?;
@@ -176,10 +190,13 @@ impl PartnerStream {
                     }
                 }
                 Phase::Live => {
-                    let keep_alive = self.state.feeds.settings().keep_alive;
                     let live = self.live.as_mut()?;
-                    let Ok(received) = tokio::time::timeout(keep_alive, live.recv()).await else {
-                        return Some(Bytes::from_static(KEEP_ALIVE));
+                    // The feed closes its channel when the gateway shuts down.
+                    let received = tokio::select! {
+                        biased;
+                        received = live.recv() => received,
+                        _ = self.keep_alive.tick() => return Some(Bytes::from_static(KEEP_ALIVE)),
+                        () = &mut self.expires => return None,
                     };
                     let mut received = Some(received);
                     // Whatever else is already waiting goes out with it.
@@ -206,6 +223,12 @@ impl PartnerStream {
                 }
             }
         }
+    }
+
+    /// Whether the stream must end before reading more of the log: its token expired, or the
+    /// gateway is closing.
+    fn is_over(&self) -> bool {
+        self.expires.deadline() <= Instant::now() || self.state.feeds.is_closing()
     }
 
     /// Reads the next page of the log into `pending`; whether it was full (more may follow).
