@@ -352,6 +352,25 @@ async fn gauge(metrics_url: &str, name: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Waits until every gauge `(name, value)` reads its value, for at most 30 s (the report then
+/// shows what the gauges read).
+async fn wait_for_gauges(metrics_url: &str, wanted: &[(&str, f64)]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let mut all = true;
+        for &(name, value) in wanted {
+            // Gauges of whole counts: exact comparison.
+            let reads = gauge(metrics_url, name).await == value;
+            all &= reads;
+        }
+        if all {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("the gateway's gauges did not reach {wanted:?} within 30 s");
+}
+
 /// The upper bounds of the buckets holding `quantiles` of a Prometheus histogram `name`.
 async fn histogram_quantiles(metrics_url: &str, name: &str, quantiles: &[f64]) -> Vec<f64> {
     let text = async {
@@ -514,7 +533,12 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
     // Idle phase.
     let (mut idle_open, mut idle_watches, mut idle_rss, mut idle_peak) = (f64::NAN, f64::NAN, 0, 0);
     if args.idle_streams > 0 {
-        tokio::time::sleep(Duration::from_secs(6)).await; // the live streams' feeds retire
+        // The live streams close and their feeds retire.
+        wait_for_gauges(
+            &args.metrics_url,
+            &[("event_streams_open", 0.0), ("event_upstream_watches", 0.0)],
+        )
+        .await;
         procfs::reset_peak_rss(args.gateway_pid);
         let mut connections = Connections::new(&args.http_url, args.streams_per_connection)?;
         // From each provider's newest event: idle streams, with no backlog to send.
@@ -527,7 +551,8 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
             let at = index % partners.len();
             held.push(open(&mut connections, &partners[at], newest[at]).await?);
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let wanted = args.idle_streams as f64;
+        wait_for_gauges(&args.metrics_url, &[("event_streams_open", wanted)]).await;
         idle_open = gauge(&args.metrics_url, "event_streams_open").await;
         idle_watches = gauge(&args.metrics_url, "event_upstream_watches").await;
         if let Some((rss, peak)) = procfs::rss_kib(args.gateway_pid) {
