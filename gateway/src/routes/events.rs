@@ -59,7 +59,7 @@ async fn page<T: TryFrom<v2::TicketEvent, Error = Incomplete>>(
 /// each with the ticket as the change left it. With `Accept: application/json` (or none): a page
 /// of the events after `after`. With `Accept: text/event-stream`: Server-Sent Events — the
 /// retained events after `Last-Event-ID` (or `after`), then live ones as they commit (`id`,
-/// `event` and `data` lines; a comment after every 15 s of silence). A stream ends when your
+/// `event` and `data` lines; a comment every 15 s). A stream ends when your
 /// access token expires: reconnect with a new token and `Last-Event-ID`. It counts as one
 /// request against your rate limit and quota; at most `GATEWAY_MAX_STREAMS_PER_CLIENT` (10)
 /// may be open per client.
