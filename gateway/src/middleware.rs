@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use tower::{Layer, Service, ServiceBuilder, util::MapRequestLayer, util::MapResponseLayer};
 use tower_http::{
     compression::{
-        CompressionLayer,
+        CompressionBody, CompressionLayer,
         predicate::{NotForContentType, Predicate as _, SizeAbove},
     },
     cors::CorsLayer,
@@ -110,7 +110,7 @@ pub(crate) fn apply<S: Clone + Send + Sync + 'static>(
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
             .option_layer(cors)
-            .layer(MapResponseLayer::new(|response: Response<_>| response.map(Body::new)))
+            .layer(MapResponseLayer::new(unwrap_uncompressed))
             .layer(CompressionLayer::new().compress_when(compressible))
             .layer(axum::middleware::from_fn(move |request, next| {
                 rate_limit_headers(default_policy.clone(), request, next)
@@ -122,6 +122,19 @@ pub(crate) fn apply<S: Clone + Send + Sync + 'static>(
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, server_timeout))
             .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
     )
+}
+
+/// The body of an answer the compression layer left as it was, without the layer's wrapper:
+/// the wrapper has room for every encoder's state (5–6 KiB, boxed per answer), which an event
+/// stream would otherwise keep for its whole life, and every small answer would allocate. The
+/// layer marks every answer it compresses with `Content-Encoding`; one without it is its
+/// `Identity` case, whose inner body is exactly what would be sent.
+fn unwrap_uncompressed(response: Response<CompressionBody<Body>>) -> Response {
+    if response.headers().contains_key(header::CONTENT_ENCODING) {
+        response.map(Body::new)
+    } else {
+        response.map(CompressionBody::into_inner)
+    }
 }
 
 /// `RateLimit-Policy` and `RateLimit` on every answer to a counted `/v2` request: the client's
