@@ -46,6 +46,7 @@ usage: bench/run.sh [options]
   --idle-streams N      streams held open in the idle phase of --events (default 10000)
   --streams-per-connection N  HTTP/2 streams per connection in --events (default 100); 0: one
                         HTTP/1.1 connection per stream
+  --hold-idle S         keep the idle streams of --events open S more seconds, to inspect the gateway
 environment: CARGO_TARGET_DIR (default ./target), BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432),
   BENCH_RUST_LOG (default info) and BENCH_LOG_FORMAT (default json) for both servers, as deployed,
   BENCH_GRPC_ADDR (127.0.0.1:55051), BENCH_HTTP_ADDR (127.0.0.1:58080), BENCH_METRICS_ADDR (127.0.0.1:59464),
@@ -57,7 +58,7 @@ TXT
 
 BACKEND=postgres QUICK=0 DURATION="" WARMUP="" CONCURRENCY=32 HISTORY="" PENDING=10000 PROVIDERS=10
 DB_CONNECTIONS=10 POOL_RATE=8000 ROUNDS="" CLIENT_THREADS=1 OUT="" BUILD=1 KEEP=0 WAIT_IDLE=60 PERF=0
-EVENTS=0 SUBSCRIBERS=1000 EVENT_RATE=500 IDLE_STREAMS=10000 STREAMS_PER_CONNECTION=100
+EVENTS=0 SUBSCRIBERS=1000 EVENT_RATE=500 IDLE_STREAMS=10000 STREAMS_PER_CONNECTION=100 HOLD_IDLE=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --postgres) BACKEND=postgres ;;
@@ -83,6 +84,7 @@ while [[ $# -gt 0 ]]; do
     --event-rate) EVENT_RATE=$2; shift ;;
     --idle-streams) IDLE_STREAMS=$2; shift ;;
     --streams-per-connection) STREAMS_PER_CONNECTION=$2; shift ;;
+    --hold-idle) HOLD_IDLE=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -320,7 +322,7 @@ if [[ $EVENTS == 1 ]]; then
     --metrics-url "http://$GATEWAY_METRICS_ADDR" --clients "$OUT/clients.txt" \
     --internal-client bench-internal:bench-internal-secret --subscribers "$SUBSCRIBERS" \
     --rate "$EVENT_RATE" --duration "$DURATION" --idle-streams "$IDLE_STREAMS" \
-    --streams-per-connection "$STREAMS_PER_CONNECTION" \
+    --streams-per-connection "$STREAMS_PER_CONNECTION" --hold-idle "$HOLD_IDLE" \
     --gateway-pid "$GATEWAY_PID" --out "$OUT/events.jsonl" | tee "$OUT/events.md"
   stop_servers
   say "done: $OUT/events.md"

@@ -77,6 +77,10 @@ pub(crate) struct EventsArgs {
     /// `EventSource` over HTTP/1.1).
     #[arg(long, default_value_t = 100)]
     streams_per_connection: usize,
+    /// Seconds to keep the idle streams open after measuring them, to inspect the gateway
+    /// meanwhile (its heap with gdb, say; bench/README.md).
+    #[arg(long, default_value_t = 0)]
+    hold_idle: u64,
     /// The gateway's process id, for its memory.
     #[arg(long)]
     gateway_pid: u32,
@@ -557,6 +561,10 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
         idle_watches = gauge(&args.metrics_url, "event_upstream_watches").await;
         if let Some((rss, peak)) = procfs::rss_kib(args.gateway_pid) {
             (idle_rss, idle_peak) = (rss, peak);
+        }
+        if args.hold_idle > 0 {
+            eprintln!("holding {} idle streams for {} s", held.len(), args.hold_idle);
+            tokio::time::sleep(Duration::from_secs(args.hold_idle)).await;
         }
         drop(held);
     }
