@@ -100,7 +100,7 @@ pub struct Cli {
     #[arg(long, env = "GATEWAY_MAX_STREAMS_PER_CLIENT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_streams_per_client: u64,
 
-    /// Longest silence on an event stream before a keep-alive comment, in ms.
+    /// How often an event stream sends a keep-alive comment, in ms.
     #[arg(long, env = "GATEWAY_STREAM_KEEP_ALIVE_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(100..=15_000), hide = true)]
     pub stream_keep_alive_ms: u64,
 
@@ -202,6 +202,7 @@ impl Cli {
                     max_per_client: usize::try_from(self.max_streams_per_client)
                         .unwrap_or(usize::MAX),
                     keep_alive: Duration::from_millis(self.stream_keep_alive_ms),
+                    ..StreamSettings::default()
                 },
                 cors: self.cors_allowed_origins.clone(),
             },

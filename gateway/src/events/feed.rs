@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-use super::{Delivered, FEED_CAPACITY, Feed, Feeds, Live};
+use super::{Delivered, Feed, Feeds, Live};
 
 /// How often a feed checks that someone still listens while no event comes.
 const UNUSED_CHECK: Duration = Duration::from_secs(5);
@@ -28,7 +28,7 @@ pub(crate) fn subscribe(feeds: &Arc<Feeds>, provider: Uuid, from: i64) -> (Live,
     let feed = registry
         .entry(provider)
         .or_insert_with(|| {
-            let (sender, _) = broadcast::channel(FEED_CAPACITY);
+            let (sender, _) = broadcast::channel(feeds.settings.max_behind.max(1));
             let feed = Arc::new(Feed { sender, last: Mutex::new(from) });
             tokio::spawn(run(feeds.clone(), provider, feed.clone()));
             feed

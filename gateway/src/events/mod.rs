@@ -33,7 +33,7 @@ use crate::{
 
 /// How many events a partner stream may fall behind its feed before it is disconnected (it
 /// resumes with `Last-Event-ID`): the memory a slow reader can hold is bounded by this.
-const FEED_CAPACITY: usize = 1024;
+const MAX_BEHIND: usize = 1024;
 
 /// An event as a feed hands it to its partner streams: its Server-Sent-Events frame is written
 /// once, and every stream sends the same bytes (a reference count, not a copy, per stream).
@@ -102,13 +102,16 @@ struct Feed {
 pub struct StreamSettings {
     /// Most open streams per client (`GATEWAY_MAX_STREAMS_PER_CLIENT`).
     pub max_per_client: usize,
-    /// Longest silence on a stream before a keep-alive comment is sent.
+    /// How often a stream sends a keep-alive comment.
     pub keep_alive: Duration,
+    /// How many events a stream may fall behind its feed before it is disconnected (rounded up
+    /// to a power of two).
+    pub max_behind: usize,
 }
 
 impl Default for StreamSettings {
     fn default() -> Self {
-        Self { max_per_client: 10, keep_alive: Duration::from_secs(15) }
+        Self { max_per_client: 10, keep_alive: Duration::from_secs(15), max_behind: MAX_BEHIND }
     }
 }
 

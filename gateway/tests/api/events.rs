@@ -406,3 +406,168 @@ e2e_test!(concurrent_writers_lose_and_repeat_nothing_for_a_stream_and_a_poller, 
         assert_eq!(tickets, created, "{reader}: not every ticket seen");
     }
 });
+
+/// A partner that stops reading is disconnected once its stream falls more than the gateway's
+/// limit behind its feed — the gateway holds nothing for it beyond that — and resumes by
+/// `Last-Event-ID` with nothing lost or repeated. The partner's socket has a small, fixed
+/// receive buffer; the gateway's send buffer still absorbs an unknown number of events before
+/// the gateway sees the reader fall behind, so the burst doubles until one does — at the latest
+/// once it is more than those buffers can hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_that_stops_reading_is_disconnected_and_resumes_without_a_gap() {
+    let most_absorbed = most_events_buffered();
+    let streams = ticket_gateway::StreamSettings { max_behind: 16, ..Default::default() };
+    let options = Options { streams, ..Options::default() };
+    let Some(gw) = TestGateway::start_with(tickets_testing::Backend::Sqlite, options).await else {
+        return;
+    };
+    let mut burst = 128;
+    loop {
+        let head = newest_event(&gw).await;
+        let mut slow = UnreadStream::open(&gw, head).await;
+        create_tickets(&gw, burst).await;
+        // Only now does the partner read: what the buffers held, then the end if it fell behind.
+        let (mut ids, ended) = slow.read(burst).await;
+        if !ended {
+            assert_eq!(ids.len(), burst);
+            assert!(
+                burst <= most_absorbed,
+                "a stream that did not read got all {burst} events, more than buffers hold"
+            );
+            burst *= 2;
+            continue;
+        }
+        assert!(ids.len() < burst, "the stream ended early");
+        let last = ids.last().copied().unwrap_or(head);
+        let mut resumed = Stream::open(&gw, &gw.a, "", Some(last)).await;
+        while ids.len() < burst {
+            ids.push(resumed.event().await.id.expect("an id"));
+        }
+        let logged = event_ids_after(&gw, head).await;
+        assert_eq!(ids, logged, "the slow stream and its resume saw exactly the log, in order");
+        return;
+    }
+}
+
+/// The most events that socket and server buffers can hold for a reader that does not read:
+/// the gateway's send buffer at its ceiling (`tcp_wmem`'s maximum) in frames of at least 300
+/// bytes, the reader's 8 KiB, hyper's 64 KiB, a chunk of 64 events and the 16 it may be behind.
+fn most_events_buffered() -> usize {
+    let send_buffer = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(2)?.parse::<usize>().ok())
+        .unwrap_or(4 << 20);
+    (send_buffer + (8 << 10) + (64 << 10)) / 300 + 64 + 16
+}
+
+/// Client A's event stream on a socket with a 4 KiB receive buffer (fixed: the kernel does
+/// not grow it), read only when asked.
+struct UnreadStream {
+    socket: tokio::net::TcpStream,
+    received: Vec<u8>,
+}
+
+impl UnreadStream {
+    async fn open(gw: &TestGateway, after: i64) -> Self {
+        use tokio::io::AsyncWriteExt as _;
+        let address: std::net::SocketAddr =
+            gw.base.trim_start_matches("http://").parse().expect("the gateway's address");
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut socket = socket.connect(address).await.unwrap();
+        let token = gw.token(&gw.a).await;
+        let request = format!(
+            "GET /v2/tickets/events?after={after} HTTP/1.1\r\nhost: {address}\r\n\
+             accept: text/event-stream\r\nauthorization: Bearer {token}\r\n\
+             x-api-key: {}\r\n\r\n",
+            gw.a.api_key
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        Self { socket, received: Vec::new() }
+    }
+
+    /// Reads until `count` events came or the stream's body ended; the event ids, and whether
+    /// it ended.
+    async fn read(&mut self, count: usize) -> (Vec<i64>, bool) {
+        use tokio::io::AsyncReadExt as _;
+        loop {
+            let (ids, ended) = self.decode();
+            if ended || ids.len() >= count {
+                return (ids, ended);
+            }
+            let mut buffer = vec![0; 64 * 1024];
+            let read = tokio::time::timeout(PATIENCE, self.socket.read(&mut buffer))
+                .await
+                .expect("the stream says something in time")
+                .unwrap();
+            assert!(read > 0, "the gateway closed the connection without ending the body");
+            self.received.extend_from_slice(&buffer[..read]);
+        }
+    }
+
+    /// The events of everything received so far, and whether the (chunked) body ended.
+    fn decode(&self) -> (Vec<i64>, bool) {
+        let text = String::from_utf8_lossy(&self.received);
+        let Some((head, mut rest)) = text.split_once("\r\n\r\n") else { return (vec![], false) };
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let mut body = String::new();
+        let mut ended = false;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let size = usize::from_str_radix(size, 16).expect("a chunk size");
+            if size == 0 {
+                ended = true;
+                break;
+            }
+            if after.len() < size + 2 {
+                break;
+            }
+            body.push_str(&after[..size]);
+            rest = &after[size + 2..];
+        }
+        let ids = body
+            .split_terminator("\n\n")
+            .map(parse)
+            .filter(|frame| !frame.comment)
+            .map(|frame| frame.id.expect("an id"))
+            .collect();
+        (ids, ended)
+    }
+}
+
+/// The id of client A's newest event (0 when it has none).
+async fn newest_event(gw: &TestGateway) -> i64 {
+    event_ids_after(gw, 0).await.last().copied().unwrap_or(0)
+}
+
+/// The ids of client A's events after `after`, all of them.
+async fn event_ids_after(gw: &TestGateway, mut after: i64) -> Vec<i64> {
+    let mut ids = Vec::new();
+    loop {
+        let page = gw.get(&format!("/v2/tickets/events?after={after}&limit=1000")).await;
+        assert_eq!(page.status(), 200);
+        let page: Value = page.json().await.unwrap();
+        let events = page["result"].as_array().unwrap();
+        ids.extend(events.iter().map(|event| event["id"].as_i64().unwrap()));
+        match ids.last() {
+            Some(&last) if events.len() == 1000 => after = last,
+            _ => return ids,
+        }
+    }
+}
+
+/// Creates `count` tickets for client A, 8 at a time.
+async fn create_tickets(gw: &TestGateway, count: usize) {
+    const WRITERS: usize = 8;
+    let writers = (0..WRITERS).map(|writer| {
+        let channel = gw.service.channel.clone();
+        let provider = gw.a.provider;
+        tokio::spawn(async move {
+            for _ in (writer..count).step_by(WRITERS) {
+                grpc::create_ticket(&channel, provider).await.unwrap();
+            }
+        })
+    });
+    for writer in futures::future::join_all(writers).await {
+        writer.unwrap();
+    }
+}
