@@ -191,12 +191,14 @@ impl PartnerStream {
                 }
                 Phase::Live => {
                     let live = self.live.as_mut()?;
-                    // The feed closes its channel when the gateway shuts down.
+                    // The timers first, so that a stream busy with events still ends at its
+                    // token's expiry and still sends its comments. (The feed closes its channel
+                    // when the gateway shuts down.)
                     let received = tokio::select! {
                         biased;
-                        received = live.recv() => received,
-                        _ = self.keep_alive.tick() => return Some(Bytes::from_static(KEEP_ALIVE)),
                         () = &mut self.expires => return None,
+                        _ = self.keep_alive.tick() => return Some(Bytes::from_static(KEEP_ALIVE)),
+                        received = live.recv() => received,
                     };
                     let mut received = Some(received);
                     // Whatever else is already waiting goes out with it.
