@@ -16,6 +16,7 @@ mod tickets;
 pub use connect::{PoolSettings, connect, migrate};
 pub(crate) use convert::FromRow;
 pub use employees::upsert_employee;
+pub use events::hot_statements as hot_event_statements;
 pub use tickets::{Started, create_pending_ticket, hot_statements, start_service};
 pub(crate) use tickets::{get, list};
 
