@@ -20,7 +20,7 @@
 use std::{sync::Arc, time::Duration};
 
 use sea_orm::{DatabaseConnection, DbBackend, SqlxPostgresConnector};
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgNotification, PgPoolOptions};
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::{
@@ -156,7 +156,7 @@ impl Hub {
             let (mut staged, mut numbered) = (false, false);
             tokio::select! {
                 received = connection.try_recv() => match received {
-                    Ok(Some(notification)) => numbered |= notification.channel() == NUMBERED,
+                    Ok(Some(notification)) => numbered |= announces_unread(&notification, last),
                     Ok(None) => {
                         tracing::warn!("event listener connection lost; reconnected, catching up");
                         (staged, numbered) = (true, true);
@@ -172,7 +172,7 @@ impl Hub {
             }
             // Everything already waiting is handled by the same pass.
             while let Some(notification) = connection.next_buffered() {
-                numbered |= notification.channel() == NUMBERED;
+                numbered |= announces_unread(&notification, last);
             }
             if staged && self.number().await > 0 {
                 numbered = true;
@@ -293,6 +293,32 @@ impl Hub {
     }
 }
 
+/// Whether `notification` may announce events after `last`: the sequencer tells the head it
+/// numbered up to, and ids have no holes, so a head at or below `last` was read already (this
+/// hub's own numbering, which it reads at once, or another replica's read along with it). An
+/// empty or unreadable payload (a sequencer from before the head was sent) means read.
+fn announces_unread(notification: &PgNotification, last: i64) -> bool {
+    notification.channel() == NUMBERED && head_is_unread(notification.payload(), last)
+}
+
+fn head_is_unread(payload: &str, last: i64) -> bool {
+    payload.parse::<i64>().map_or(true, |head| head > last)
+}
+
 fn log_read_failure(error: &Error) {
     tracing::warn!(%error, "reading new events failed; retrying at the next tick");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head_is_unread;
+
+    #[test]
+    fn a_notification_is_read_only_when_its_head_is_past_what_the_hub_read() {
+        assert!(head_is_unread("8", 7));
+        assert!(!head_is_unread("7", 7), "the hub has read through 7");
+        assert!(!head_is_unread("3", 7));
+        assert!(head_is_unread("", 7), "an older sequencer sends no head: read");
+        assert!(head_is_unread("seven", 7));
+    }
 }
