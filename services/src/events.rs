@@ -2,9 +2,9 @@
 //! committed, reads them once, and hands them to every watcher of the process.
 //!
 //! - PostgreSQL: one listening connection (`LISTEN ticket_events`). A change committed by this
-//!   process wakes the hub ([`poke`](Hub::poke)), which runs the sequencer; the sequencer's
-//!   `NOTIFY` (once per batch, from its own transaction) makes every replica's hub read what is
-//!   new. Writers never notify themselves: a transaction that notifies serialises its commit with
+//!   process wakes the hub ([`poke`](Hub::poke)), which runs the sequencer and reads what is new
+//!   in the same round trip; the sequencer's `NOTIFY` (once per batch, from its own transaction,
+//!   with the head it numbered up to) makes every other replica's hub read what is new. Writers never notify themselves: a transaction that notifies serialises its commit with
 //!   every other notifying one, which would cap the write rate.
 //!   When the listening connection breaks (a database restart, a failover), the hub connects
 //!   again and reads what it missed meanwhile, so the gap loses nothing.
@@ -137,8 +137,8 @@ impl Hub {
         }
     }
 
-    /// PostgreSQL: number when poked, read on `numbered`, and both on every tick and after a
-    /// reconnection.
+    /// PostgreSQL: number and read when poked, on every tick and after a reconnection; read
+    /// when another replica's sequencer numbered events this hub has not read.
     async fn listen(&self) {
         let mut last = self.start().await;
         let mut listener = None;
@@ -146,8 +146,7 @@ impl Hub {
             if listener.is_none() {
                 listener = self.connect_listener().await;
                 // Whatever was committed while nobody listened is staged or numbered by now.
-                self.number().await;
-                last = self.fan_out(last).await;
+                last = self.advance(last).await;
             }
             let Some(connection) = listener.as_mut() else {
                 tokio::time::sleep(TICK).await;
@@ -174,10 +173,9 @@ impl Hub {
             while let Some(notification) = connection.next_buffered() {
                 numbered |= announces_unread(&notification, last);
             }
-            if staged && self.number().await > 0 {
-                numbered = true;
-            }
-            if numbered {
+            if staged {
+                last = self.advance(last).await;
+            } else if numbered {
                 last = self.fan_out(last).await;
             }
         }
@@ -202,22 +200,25 @@ impl Hub {
         }
     }
 
-    /// Runs the sequencer once; how many events it numbered.
-    async fn number(&self) -> u64 {
+    /// Runs the sequencer and hands out every event after `last` (one round trip when less
+    /// than a batch is new); the new `last`.
+    async fn advance(&self, last: i64) -> i64 {
         let started = std::time::Instant::now();
-        match events::number_staged(&self.own).await {
-            Ok(numbered) => {
-                tracing::debug!(
-                    numbered,
-                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-                    "sequenced"
-                );
-                numbered
-            }
+        let batch = match events::advance(&self.own, last).await {
+            Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(%error, "numbering events failed; retrying at the next tick");
-                0
+                return last;
             }
+        };
+        tracing::debug!(
+            events = batch.len(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "advanced"
+        );
+        match self.hand_out(batch, last) {
+            (last, true) => last,
+            (last, false) => self.fan_out(last).await,
         }
     }
 
@@ -252,25 +253,32 @@ impl Hub {
                     return last;
                 }
             };
-            let complete = batch.len() < usize::from(events::BATCH);
-            let Some(newest) = batch.last().map(|event| event.id) else { return last };
-            if let Some(first) = batch.first() {
-                let age = chrono::Utc::now() - first.occurred_at;
-                tracing::debug!(
-                    events = batch.len(),
-                    oldest_age_ms = age.num_microseconds().unwrap_or(0) as f64 / 1e3,
-                    "fanning out"
-                );
-            }
-            for event in batch {
-                // No watcher is not an error: the event is in the log for whoever comes.
-                let _ = self.sender.send(Arc::new(event));
-            }
-            last = newest;
+            let complete;
+            (last, complete) = self.hand_out(batch, last);
             if complete {
                 return last;
             }
         }
+    }
+
+    /// Hands each event of `batch` (read after `last`) to the watchers: the new `last`, and
+    /// whether the batch was the end of the log (shorter than a full one).
+    fn hand_out(&self, batch: Vec<TicketEvent>, last: i64) -> (i64, bool) {
+        let complete = batch.len() < usize::from(events::BATCH);
+        let Some(newest) = batch.last().map(|event| event.id) else { return (last, true) };
+        if let Some(first) = batch.first() {
+            let age = chrono::Utc::now() - first.occurred_at;
+            tracing::debug!(
+                events = batch.len(),
+                oldest_age_ms = age.num_microseconds().unwrap_or(0) as f64 / 1e3,
+                "fanning out"
+            );
+        }
+        for event in batch {
+            // No watcher is not an error: the event is in the log for whoever comes.
+            let _ = self.sender.send(Arc::new(event));
+        }
+        (newest, complete)
     }
 
     async fn prune_every(self, every: Duration) {

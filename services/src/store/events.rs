@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult as _, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait as _, Select, Statement,
 };
 use uuid::Uuid;
@@ -17,6 +17,9 @@ use crate::domain::{Error, EventLimit, EventPosition, EventQuery, ProviderId, Ti
 
 /// The most events one hub read returns, and one pruning pass looks at.
 pub(crate) const BATCH: u16 = 1000;
+
+// The sequencer's functions (migrations) number and read in batches of the same size.
+const _: () = assert!(BATCH == 1000, "ticket_events_number() and ticket_events_advance() use 1000");
 
 /// The events of `provider` after `query.after`, oldest first.
 ///
@@ -138,30 +141,41 @@ pub(crate) async fn head(db: &DatabaseConnection) -> Result<i64, Error> {
         .unwrap_or(0))
 }
 
-/// PostgreSQL: numbers up to 1,000 of the events whose transactions have committed, in the
-/// order they were staged, and notifies the hubs of every replica (`ticket_events`) when it
-/// numbered any. Returns how many it numbered. SQLite numbers events as they are written, so
-/// there this does nothing.
+/// Numbers the staged events (PostgreSQL), then every provider's events after `after`, oldest
+/// first, at most [`BATCH`]: what the hub does when this process committed a change. SQLite
+/// numbers events as they are written, so there this is [`since`].
 ///
-/// One call of the migration's `ticket_events_number()` (one round trip, one transaction): an
-/// advisory transaction lock makes the sequencers of all replicas take turns, and the numbering
-/// statement takes its snapshot only once the lock is granted — after the previous numbering
-/// committed — so it continues from the true highest id (kept in `ticket_events_head`), and a
-/// later id never becomes visible before an earlier one. Events still uncommitted are invisible
-/// to it and are numbered by a later turn, after everything numbered now: the order they became
-/// visible in.
+/// On PostgreSQL one call of the migrations' `ticket_events_advance()`, one round trip and one
+/// transaction: `ticket_events_number()` first — an advisory transaction lock makes the
+/// sequencers of all replicas take turns, and the numbering statement takes its snapshot only
+/// once the lock is granted, after the previous numbering committed, so it continues from the
+/// true highest id (kept in `ticket_events_head`) and a later id never becomes visible before
+/// an earlier one; events still uncommitted are invisible to it and are numbered by a later
+/// turn, after everything numbered now: the order they became visible in — then the read of
+/// [`since`]. The call returns only once the transaction has committed (the driver completes a
+/// query at the server's ready-for-query, after the commit, and a failed commit is an error),
+/// so no event is handed out under a number that could still be rolled back.
 ///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
-pub(crate) async fn number_staged(db: &DatabaseConnection) -> Result<u64, Error> {
+pub(crate) async fn advance(
+    db: &DatabaseConnection,
+    after: i64,
+) -> Result<Vec<TicketEvent>, Error> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return Ok(0);
+        return since(db, after).await;
     }
-    let statement =
-        Statement::from_string(DbBackend::Postgres, "SELECT ticket_events_number() AS numbered");
-    let row = db.query_one_raw(statement).await?;
-    let numbered: i64 = row.map(|row| row.try_get("", "numbered")).transpose()?.unwrap_or(0);
-    Ok(u64::try_from(numbered).unwrap_or(0))
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT * FROM ticket_events_advance($1)",
+        [after.into()],
+    );
+    ticket_event::Model::find_by_statement(statement)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(event_from_row)
+        .collect()
 }
 
 /// Deletes the events that occurred before `cut`, oldest first, never the newest one (ids

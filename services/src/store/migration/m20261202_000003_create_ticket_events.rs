@@ -8,7 +8,7 @@
 //! Ids: SQLite has one writer at a time, so the trigger numbers the event itself (`max(id) +
 //! 1` inside the write lock: commit order is id order). PostgreSQL commits concurrently, so a
 //! trigger that took a number at insert could make a later id visible before an earlier one;
-//! there the trigger leaves `id` NULL and the sequencer (`store::events::number_staged`)
+//! there the trigger leaves `id` NULL and the sequencer (`store::events::advance`)
 //! numbers committed events in one short transaction at a time.
 
 use sea_orm_migration::prelude::*;

@@ -9,7 +9,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 mod m20261129_000001_create_tickets;
 mod m20261129_000002_create_employees;
 mod m20261202_000003_create_ticket_events;
-mod m20261203_000004_notify_event_head;
+mod m20261203_000004_sequencer_hands_out;
 
 /// Every migration of the ticket store, oldest first.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_tickets::Migration),
             Box::new(m20261129_000002_create_employees::Migration),
             Box::new(m20261202_000003_create_ticket_events::Migration),
-            Box::new(m20261203_000004_notify_event_head::Migration),
+            Box::new(m20261203_000004_sequencer_hands_out::Migration),
         ]
     }
 }
