@@ -4,7 +4,8 @@
 //! - PostgreSQL: one listening connection (`LISTEN ticket_events`). A change committed by this
 //!   process wakes the hub ([`poke`](Hub::poke)), which runs the sequencer and reads what is new
 //!   in the same round trip; the sequencer's `NOTIFY` (once per batch, from its own transaction,
-//!   with the head it numbered up to) makes every other replica's hub read what is new. Writers never notify themselves: a transaction that notifies serialises its commit with
+//!   with the head it numbered up to) makes every other replica's hub read what is new.
+//!   Writers never notify themselves: a transaction that notifies serialises its commit with
 //!   every other notifying one, which would cap the write rate.
 //!   When the listening connection breaks (a database restart, a failover), the hub connects
 //!   again and reads what it missed meanwhile, so the gap loses nothing.
