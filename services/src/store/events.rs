@@ -93,11 +93,47 @@ const BEYOND_NEWEST: &str =
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
 pub(crate) async fn since(db: &DatabaseConnection, after: i64) -> Result<Vec<TicketEvent>, Error> {
+    let events = read_window(db, after).await?;
+    if events.is_empty() { past_a_pruned_hole(db, after).await } else { Ok(events) }
+}
+
+async fn read_window(db: &DatabaseConnection, after: i64) -> Result<Vec<TicketEvent>, Error> {
     since_query(after).all(db).await?.into_iter().map(event_from_row).collect()
 }
 
-/// The ids after `after` up to `after + BATCH`: ids have no holes, so that window holds exactly
-/// the next [`BATCH`] events. The upper bound is what keeps the plan an index range scan
+/// What follows `after` when its window is empty: nothing, normally; but when pruning cut the
+/// log more than a window ahead of a reader that fell behind (a hub that could not read for
+/// longer than the retention), the events from the oldest retained one on — what was pruned is
+/// gone for every reader, and a reader stuck before it would never move again. One probe of
+/// the id index (`min` is planned as the first entry after `after`).
+async fn past_a_pruned_hole(
+    db: &DatabaseConnection,
+    after: i64,
+) -> Result<Vec<TicketEvent>, Error> {
+    let next = next_query(after).into_tuple::<Option<i64>>().one(db).await?.flatten();
+    match next {
+        Some(next) if next > after.saturating_add(i64::from(BATCH)) => {
+            tracing::warn!(
+                after,
+                next,
+                "events after the hub's position were pruned; continuing from the oldest retained"
+            );
+            read_window(db, next - 1).await
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The smallest id after `after`.
+fn next_query(after: i64) -> Select<ticket_event::Entity> {
+    ticket_event::Entity::find()
+        .select_only()
+        .column_as(ticket_event::Column::Id.min(), "next")
+        .filter(ticket_event::Column::Id.gt(after))
+}
+
+/// The ids after `after` up to `after + BATCH`: ids have no holes (but where pruning cut ahead
+/// of a reader, see [`since`]), so that window holds exactly the next [`BATCH`] events. The upper bound is what keeps the plan an index range scan
 /// whatever the statistics say: with `id > after` alone, a table not yet analyzed (a young
 /// log, a restore) is planned as a scan of the whole table and a sort, on every read.
 fn since_query(after: i64) -> Select<ticket_event::Entity> {
@@ -122,6 +158,7 @@ pub fn hot_statements(
     };
     vec![
         ("events: hub read", since_query(after).build(backend)),
+        ("events: next id after a pruned stretch", next_query(after).build(backend)),
         ("events: page", page_query(ProviderId::new(provider), query).build(backend)),
     ]
 }
@@ -167,15 +204,16 @@ pub(crate) async fn advance(
     }
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT * FROM ticket_events_advance($1)",
+        "SELECT * FROM ticket_events_advance($1) ORDER BY id",
         [after.into()],
     );
-    ticket_event::Model::find_by_statement(statement)
+    let events = ticket_event::Model::find_by_statement(statement)
         .all(db)
         .await?
         .into_iter()
         .map(event_from_row)
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    if events.is_empty() { past_a_pruned_hole(db, after).await } else { Ok(events) }
 }
 
 /// Deletes the events that occurred before `cut`, oldest first, never the newest one (ids

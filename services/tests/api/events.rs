@@ -276,6 +276,52 @@ async fn a_stopping_service_ends_its_watches(backend: Backend) {
 }
 test_each_backend!(a_stopping_service_ends_its_watches);
 
+/// A hub whose position fell behind a stretch of the log that was pruned (it could not read for
+/// longer than the retention) moves past it instead of reading the empty stretch for ever.
+/// SQLite: a writer the hub cannot hear adds 1,100 events and prunes the first 1,050 of them in
+/// one transaction, so the hub, at its next read, finds the window after its position empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_behind_a_pruned_stretch_of_the_log_moves_past_it() {
+    let Some(app) = TestApp::start(Backend::Sqlite).await else { return };
+    let provider = Uuid::new_v4();
+    let mut stream = watch(&app, provider, 0).await;
+    app.ticket(provider).await;
+    let position = next(&mut stream).await.id;
+
+    let mut writer = sqlx::SqliteConnection::connect(app.database_url()).await.expect("connect");
+    let mut transaction = writer.begin().await.unwrap();
+    for _ in 0..1100 {
+        // A copy of the ticket the service made, under a new id (its trigger appends the event).
+        sqlx::query(
+            "INSERT INTO tickets (id, provider_id, state, created_at, customer_id, \
+             vehicle_model_id, vin, outsourced) SELECT ?, provider_id, state, created_at, \
+             customer_id, vehicle_model_id, vin, outsourced FROM tickets LIMIT 1",
+        )
+        .bind(Uuid::now_v7())
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    }
+    sqlx::query("DELETE FROM ticket_events WHERE id <= ?")
+        .bind(position + 1050)
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    transaction.commit().await.unwrap();
+
+    // The service's own change wakes the hub at once.
+    let last = app.ticket(provider).await;
+    let first = next(&mut stream).await;
+    assert_eq!(first.id, position + 1051, "the watch goes on from the oldest retained event");
+    let mut newest = first;
+    while ticket_id(&newest) != last.id {
+        let event = next(&mut stream).await;
+        assert_eq!(event.id, newest.id + 1, "and misses nothing after it");
+        newest = event;
+    }
+    assert_eq!(newest.id, position + 1101);
+}
+
 /// The test that fails without numbering at commit: a transaction that staged its event first
 /// commits last. A reader that resumed after the other event's id must still get it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

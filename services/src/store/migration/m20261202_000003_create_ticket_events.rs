@@ -48,7 +48,6 @@ const NEW_VALUES: &str = "NEW.id, NEW.ticket_number, NEW.created_at, NEW.custome
      NEW.voucher_code, NEW.outsourced";
 
 fn postgres_triggers() -> String {
-    let sequencer = sequencer("''");
     format!(
         r"
 CREATE INDEX ix_ticket_events_unnumbered ON ticket_events (seq) WHERE id IS NULL;
@@ -73,21 +72,9 @@ CREATE TRIGGER tickets_created AFTER INSERT ON tickets
 -- The highest id handed out: one row, written only by the sequencer (under its lock).
 CREATE TABLE ticket_events_head (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), id bigint NOT NULL);
 INSERT INTO ticket_events_head (id) VALUES (0);
-{sequencer}
-CREATE TRIGGER tickets_service_started AFTER UPDATE OF state ON tickets
-    FOR EACH ROW WHEN (OLD.state = 'pending' AND NEW.state = 'in_progress')
-    EXECUTE FUNCTION ticket_events_append();
-"
-    )
-}
-
-/// The sequencer, `ticket_events_number()`, whose notification carries `payload` (an SQL
-/// expression; a later migration replaces the function with one that tells the new head).
-pub(super) fn sequencer(payload: &str) -> String {
-    format!(
-        r"-- The sequencer, in one round trip: each statement of a volatile function takes a fresh
+-- The sequencer, in one round trip: each statement of a volatile function takes a fresh
 -- snapshot, so the numbering sees every event committed before the lock was granted.
-CREATE OR REPLACE FUNCTION ticket_events_number() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+CREATE FUNCTION ticket_events_number() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     head bigint;
     numbered bigint;
@@ -104,11 +91,15 @@ BEGIN
     GET DIAGNOSTICS numbered = ROW_COUNT;
     IF numbered > 0 THEN
         UPDATE ticket_events_head SET id = head + numbered;
-        PERFORM pg_notify('ticket_events', {payload});
+        PERFORM pg_notify('ticket_events', '');
     END IF;
     RETURN numbered;
 END
-$$;"
+$$;
+CREATE TRIGGER tickets_service_started AFTER UPDATE OF state ON tickets
+    FOR EACH ROW WHEN (OLD.state = 'pending' AND NEW.state = 'in_progress')
+    EXECUTE FUNCTION ticket_events_append();
+"
     )
 }
 

@@ -6,13 +6,46 @@
 //! - The sequencer's notification tells the head it numbered up to (it was empty): a hub that
 //!   has already read that far — its own numbering, which it reads at once, or another
 //!   replica's events it read along with its own — skips the read the notification would cause.
+//!
+//! The function's text is this migration's own (a migration is never edited once applied):
+//! `ticket_events_number()` as m20261202_000003 created it, but for its notification's payload.
 
 use sea_orm_migration::prelude::*;
 
-use super::m20261202_000003_create_ticket_events::sequencer;
-
 #[derive(Debug, DeriveMigrationName)]
 pub(crate) struct Migration;
+
+/// The advisory lock that makes one numbering run at a time, across replicas ("tickev"): the
+/// one m20261202_000003 takes.
+const SEQUENCER_LOCK_KEY: i64 = 0x0074_6963_6b65_7476;
+
+/// `ticket_events_number()` whose notification carries `payload`, an SQL expression.
+fn sequencer(payload: &str) -> String {
+    format!(
+        r"CREATE OR REPLACE FUNCTION ticket_events_number() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    head bigint;
+    numbered bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock({SEQUENCER_LOCK_KEY});
+    SELECT h.id INTO head FROM ticket_events_head AS h;
+    WITH staged AS (
+        SELECT seq, row_number() OVER (ORDER BY seq) AS n
+        FROM ticket_events WHERE id IS NULL ORDER BY seq LIMIT 1000
+    )
+    UPDATE ticket_events AS e SET id = head + staged.n
+    FROM staged
+    WHERE e.seq = staged.seq;
+    GET DIAGNOSTICS numbered = ROW_COUNT;
+    IF numbered > 0 THEN
+        UPDATE ticket_events_head SET id = head + numbered;
+        PERFORM pg_notify('ticket_events', {payload});
+    END IF;
+    RETURN numbered;
+END
+$$;"
+    )
+}
 
 /// Numbers, then reads the window of ids the hub's own read covers (`store::events::since`:
 /// the next 1,000 ids, an index range whatever the statistics). The rows reach the caller
