@@ -133,9 +133,10 @@ fn next_query(after: i64) -> Select<ticket_event::Entity> {
 }
 
 /// The ids after `after` up to `after + BATCH`: ids have no holes (but where pruning cut ahead
-/// of a reader, see [`since`]), so that window holds exactly the next [`BATCH`] events. The upper bound is what keeps the plan an index range scan
-/// whatever the statistics say: with `id > after` alone, a table not yet analyzed (a young
-/// log, a restore) is planned as a scan of the whole table and a sort, on every read.
+/// of a reader, see [`since`]), so that window holds exactly the next [`BATCH`] events. The
+/// upper bound is what keeps the plan an index range scan whatever the statistics say: with
+/// `id > after` alone, a table not yet analyzed (a young log, a restore) is planned as a scan
+/// of the whole table and a sort, on every read.
 fn since_query(after: i64) -> Select<ticket_event::Entity> {
     ticket_event::Entity::find()
         .filter(ticket_event::Column::Id.gt(after))
@@ -145,7 +146,8 @@ fn since_query(after: i64) -> Select<ticket_event::Entity> {
 }
 
 /// The event log's hot statements with their parameters, for checking their plans (the
-/// `plans` test): the hub's read after `after`, and a page of `provider`'s events.
+/// `plans` test): the hub's read after `after`, its probe for the next id, and a page of
+/// `provider`'s events.
 #[must_use]
 pub fn hot_statements(
     backend: DbBackend,
