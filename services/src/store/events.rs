@@ -94,22 +94,27 @@ const BEYOND_NEWEST: &str =
 /// `Unavailable` when the store cannot be reached.
 pub(crate) async fn since(db: &DatabaseConnection, after: i64) -> Result<Vec<TicketEvent>, Error> {
     let events = read_window(db, after).await?;
-    if events.is_empty() { past_a_pruned_hole(db, after).await } else { Ok(events) }
+    past_a_pruned_stretch_if_empty(db, after, events).await
 }
 
 async fn read_window(db: &DatabaseConnection, after: i64) -> Result<Vec<TicketEvent>, Error> {
     since_query(after).all(db).await?.into_iter().map(event_from_row).collect()
 }
 
-/// What follows `after` when its window is empty: nothing, normally; but when pruning cut the
-/// log more than a window ahead of a reader that fell behind (a hub that could not read for
-/// longer than the retention), the events from the oldest retained one on — what was pruned is
-/// gone for every reader, and a reader stuck before it would never move again. One probe of
-/// the id index (`min` is planned as the first entry after `after`).
-async fn past_a_pruned_hole(
+/// `events`, the window read after `after`; when it is empty, what follows `after`: nothing,
+/// normally; but when pruning cut the log more than a window ahead of a reader that fell
+/// behind (a hub that could not read for longer than the retention), the events from the
+/// oldest retained one on — what was pruned is gone for every reader, and a reader stuck
+/// before it would never move again. One probe of the id index (`min` is planned as the first
+/// entry after `after`).
+async fn past_a_pruned_stretch_if_empty(
     db: &DatabaseConnection,
     after: i64,
+    events: Vec<TicketEvent>,
 ) -> Result<Vec<TicketEvent>, Error> {
+    if !events.is_empty() {
+        return Ok(events);
+    }
     let next = next_query(after).into_tuple::<Option<i64>>().one(db).await?.flatten();
     match next {
         Some(next) if next > after.saturating_add(i64::from(BATCH)) => {
@@ -215,7 +220,7 @@ pub(crate) async fn advance(
         .into_iter()
         .map(event_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    if events.is_empty() { past_a_pruned_hole(db, after).await } else { Ok(events) }
+    past_a_pruned_stretch_if_empty(db, after, events).await
 }
 
 /// Deletes the events that occurred before `cut`, oldest first, never the newest one (ids

@@ -64,24 +64,19 @@ $$;";
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if !is_postgres(manager) {
-            return Ok(());
-        }
-        let sql = format!("{}\n{ADVANCE}", sequencer("(head + numbered)::text"));
-        manager.get_connection().execute_unprepared(&sql).await?;
-        Ok(())
+        on_postgres(manager, &format!("{}\n{ADVANCE}", sequencer("(head + numbered)::text"))).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if !is_postgres(manager) {
-            return Ok(());
-        }
         let sql = format!("DROP FUNCTION ticket_events_advance(bigint);\n{}", sequencer("''"));
-        manager.get_connection().execute_unprepared(&sql).await?;
-        Ok(())
+        on_postgres(manager, &sql).await
     }
 }
 
-fn is_postgres(manager: &SchemaManager<'_>) -> bool {
-    manager.get_database_backend() == sea_orm::DbBackend::Postgres
+/// Runs `sql` on PostgreSQL; nothing to do on SQLite.
+async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
 }
