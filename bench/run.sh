@@ -32,7 +32,7 @@ usage: bench/run.sh [options]
   --pool-rate N         pending tickets set aside per second of start-service run (default 8000)
   --rounds N            run the compared rows (get REST/gRPC; start-service REST/gRPC/pgbench) in N
                         interleaved rounds of duration/N seconds each (default 3; quick 1)
-  --client-threads N    load generator threads (default 1)
+  --client-threads N    load generator threads, also of the --events client (default 1: one thread)
   --wait-idle S         before each row, wait up to S s for the machine to be under 15% busy (default 60; 0 = no wait)
   --out DIR             where logs, seeds and the report go (default $CARGO_TARGET_DIR/bench/<backend>)
   --no-build            use the binaries already built
@@ -323,7 +323,7 @@ if [[ $EVENTS == 1 ]]; then
     --internal-client bench-internal:bench-internal-secret --subscribers "$SUBSCRIBERS" \
     --rate "$EVENT_RATE" --duration "$DURATION" --idle-streams "$IDLE_STREAMS" \
     --streams-per-connection "$STREAMS_PER_CONNECTION" --hold-idle "$HOLD_IDLE" \
-    --gateway-pid "$GATEWAY_PID" --out "$OUT/events.jsonl" | tee "$OUT/events.md"
+    --gateway-pid "$GATEWAY_PID" --threads "$CLIENT_THREADS" --out "$OUT/events.jsonl" | tee "$OUT/events.md"
   stop_servers
   say "done: $OUT/events.md"
   exit 0

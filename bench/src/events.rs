@@ -84,6 +84,11 @@ pub(crate) struct EventsArgs {
     /// The gateway's process id, for its memory.
     #[arg(long)]
     gateway_pid: u32,
+    /// Threads of the client's own runtime; 1 (the default) runs tokio's current-thread
+    /// scheduler. The client shares the cores with what it measures (bench/README.md,
+    /// "Events").
+    #[arg(long, default_value_t = 1)]
+    pub(crate) threads: usize,
     /// Where the result (one JSON line) is appended.
     #[arg(long)]
     pub(crate) out: std::path::PathBuf,
@@ -145,8 +150,9 @@ struct WireTicket<'a> {
 /// What one stream saw.
 #[derive(Debug, Default)]
 struct Seen {
-    /// Each event's ticket and arrival.
-    arrivals: std::sync::Mutex<Vec<(Uuid, SystemTime)>>,
+    /// Each event's ticket, arrival, and latency from its `occurred_at` in µs (kept per stream
+    /// and summed up at the end: no lock or histogram shared by the streams while they run).
+    arrivals: std::sync::Mutex<Vec<(Uuid, SystemTime, u64)>>,
     count: AtomicU64,
     /// Events at or below the previous id.
     disorder: AtomicU64,
@@ -272,19 +278,14 @@ async fn open_http1(address: &str, partner: &Partner, after: i64) -> anyhow::Res
     Ok(response.into_body())
 }
 
-/// Reads `body` until it ends, recording every event in `seen` and its latency in `latencies`.
+/// Reads `body` until it ends, recording every event in `seen`.
 ///
 /// Each chunk is parsed where it lies (a stream that is behind gets up to 64 events in one):
 /// only an incomplete frame at its end is kept for the next, so the client's cost per event
 /// stays small and constant — it shares the machine with what it measures.
-async fn follow(
-    mut body: Incoming,
-    seen: Arc<Seen>,
-    latencies: Arc<std::sync::Mutex<Histogram<u64>>>,
-) {
+async fn follow(mut body: Incoming, seen: Arc<Seen>) {
     let mut carried: Vec<u8> = Vec::new();
     let mut last = 0_i64;
-    let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
     while let Some(Ok(frame)) = body.frame().await {
         let Ok(data) = frame.into_data() else { continue };
         let arrived = SystemTime::now();
@@ -295,6 +296,7 @@ async fn follow(
             &carried
         };
         let mut rest = text;
+        let Ok(mut arrivals) = seen.arrivals.lock() else { return };
         while let Some(end) = rest.windows(2).position(|pair| pair == b"\n\n") {
             let (event, after) = rest.split_at(end + 2);
             rest = after;
@@ -307,36 +309,23 @@ async fn follow(
                 seen.disorder.fetch_add(1, Ordering::Relaxed);
             }
             last = wire.id;
-            if let Ok(ticket) = wire.ticket.id.parse() {
-                seen.sum.fetch_add(fold(ticket), Ordering::Relaxed);
-                if let Ok(mut arrivals) = seen.arrivals.lock() {
-                    arrivals.push((ticket, arrived));
-                }
-            }
-            seen.count.fetch_add(1, Ordering::Relaxed);
             let occurred = chrono::DateTime::parse_from_rfc3339(wire.occurred_at)
                 .map_or(arrived, SystemTime::from);
             let micros = arrived.duration_since(occurred).unwrap_or_default().as_micros();
-            let _ = local.record(u64::try_from(micros).unwrap_or(u64::MAX).max(1));
+            if let Ok(ticket) = wire.ticket.id.parse() {
+                seen.sum.fetch_add(fold(ticket), Ordering::Relaxed);
+                arrivals.push((ticket, arrived, u64::try_from(micros).unwrap_or(u64::MAX)));
+            }
+            seen.count.fetch_add(1, Ordering::Relaxed);
         }
+        drop(arrivals);
         carried = rest.to_vec();
-        if local.len() >= 256 {
-            flush(&latencies, &mut local);
-        }
     }
-    flush(&latencies, &mut local);
 }
 
 /// The `data:` line of one event frame (a comment or a frame without data has none).
 fn event_data(frame: &[u8]) -> Option<&[u8]> {
     frame.split(|byte| *byte == b'\n').find_map(|line| line.strip_prefix(b"data: "))
-}
-
-fn flush(into: &std::sync::Mutex<Histogram<u64>>, local: &mut Histogram<u64>) {
-    if let Ok(mut merged) = into.lock() {
-        let _ = merged.add(&*local);
-    }
-    local.reset();
 }
 
 /// The newest event id of `partner`'s provider, read page by page.
@@ -458,8 +447,6 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
     }
 
     // Live phase.
-    let latencies =
-        Arc::new(std::sync::Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
     let mut connections = Connections::new(&args.http_url, args.streams_per_connection)?;
     let mut seen = Vec::new();
     let mut followers = Vec::new();
@@ -468,7 +455,7 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
         let body = open(&mut connections, &partners[at], heads[at]).await?;
         let record = Arc::new(Seen::default());
         seen.push((at, record.clone()));
-        followers.push(tokio::spawn(follow(body, record, latencies.clone())));
+        followers.push(tokio::spawn(follow(body, record)));
     }
     eprintln!(
         "{} streams open; creating {} tickets/s for {} s",
@@ -532,11 +519,13 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let live_peak = procfs::rss_kib(args.gateway_pid).map_or(0, |(_, peak)| peak);
+    let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut answered = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     for (at, record) in &seen {
         let Ok(map) = made[*at].answered.lock() else { continue };
         let Ok(arrivals) = record.arrivals.lock() else { continue };
-        for (ticket, arrived) in arrivals.iter() {
+        for (ticket, arrived, micros) in arrivals.iter() {
+            latencies.saturating_record((*micros).max(1));
             if let Some(sent) = map.get(ticket) {
                 let micros = arrived.duration_since(*sent).unwrap_or_default().as_micros();
                 answered.record(u64::try_from(micros).unwrap_or(u64::MAX).max(1))?;
@@ -561,7 +550,6 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
     for follower in &followers {
         follower.abort();
     }
-    let latencies = latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
 
     // Idle phase.
     let (mut idle_open, mut idle_watches, mut idle_rss, mut idle_peak) = (f64::NAN, f64::NAN, 0, 0);

@@ -77,7 +77,14 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Events(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let mut builder = if args.threads <= 1 {
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.worker_threads(args.threads);
+                builder
+            };
+            let runtime = builder.enable_all().build()?;
             let result = runtime.block_on(events::run(&args))?;
             append_line(&args.out, &serde_json::to_string(&result)?)?;
             io::stdout().lock().write_all(result.report().as_bytes())?;
