@@ -95,14 +95,15 @@ pub async fn seed(db: &DatabaseConnection) -> Result<Summary, Error> {
         ticket_number: None,
         after: None,
     };
-    let existing = store::list::<PendingTicket>(db, provider, count_only).await?.total
-        + store::list::<InProgressTicket>(db, provider, count_only).await?.total;
+    let store = store::Parked::new(db.clone());
+    let existing = store::list::<PendingTicket>(&store, provider, count_only).await?.total
+        + store::list::<InProgressTicket>(&store, provider, count_only).await?.total;
     let mut created = 0;
     for n in existing..TICKETS {
         let vin = Vin::try_from(format!("1HGCM82633A{n:06}").as_str())
             .map_err(|e| Error::Internal(e.into()))?;
         store::create_pending_ticket(
-            db,
+            &store,
             NewTicket {
                 provider_id: provider,
                 customer_id: CustomerId::new(CUSTOMER_ID),

@@ -34,12 +34,14 @@ pub use callers::Callers;
 pub use health::Health;
 pub use tickets_runtime::tls::ServerTls;
 
-use crate::{events::Hub, metrics::Metrics};
+use crate::{events::Hub, metrics::Metrics, store};
 
 /// The state every handler shares; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Service {
     db: DatabaseConnection,
+    /// The same database, for the request paths' single statements (`store/parked.rs`).
+    parked: store::Parked,
     metrics: Arc<Metrics>,
     hub: Hub,
 }
@@ -118,7 +120,12 @@ pub async fn serve(
 
     let hub = Hub::new(db.clone(), settings.event_retention);
     let hub_task = tokio::spawn(hub.clone().run());
-    let service = Service { db, metrics: metrics.clone(), hub: hub.clone() };
+    let service = Service {
+        parked: store::Parked::new(db.clone()),
+        db,
+        metrics: metrics.clone(),
+        hub: hub.clone(),
+    };
     let max = settings.max_message_bytes;
     let tickets = TicketServiceServer::new(service.clone())
         .max_decoding_message_size(max)

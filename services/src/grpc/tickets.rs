@@ -26,7 +26,7 @@ impl Service {
     {
         let provider = provider_of(&request)?;
         let query = convert::list_query(request.into_inner(), T::STATE)?;
-        let page = store::list::<T>(&self.db, provider, query).await?;
+        let page = store::list::<T>(&self.parked, provider, query).await?;
         Ok(Response::new(Listed { query, page }.into()))
     }
 
@@ -39,7 +39,7 @@ impl Service {
     {
         let provider = provider_of(&request)?;
         let id = TicketId::try_from(request.into_inner())?;
-        Ok(Response::new(store::get::<T>(&self.db, provider, id).await?.into()))
+        Ok(Response::new(store::get::<T>(&self.parked, provider, id).await?.into()))
     }
 }
 
@@ -65,7 +65,8 @@ impl TicketService for Service {
     ) -> Result<Response<v2::InProgressTicket>, Status> {
         let provider = provider_of(&request)?;
         let call = convert::StartService::try_from(request.into_inner())?;
-        let started = store::start_service(&self.db, provider, call.ticket, call.operator).await?;
+        let started =
+            store::start_service(&self.parked, provider, call.ticket, call.operator).await?;
         if matches!(started, store::Started::Now(_)) {
             self.metrics.service_started();
             self.hub.poke();
@@ -93,7 +94,7 @@ impl TicketService for Service {
     ) -> Result<Response<v2::PendingTicket>, Status> {
         let provider = provider_of(&request)?;
         let new = convert::new_ticket(provider, request.into_inner())?;
-        let ticket = store::create_pending_ticket(&self.db, new).await?;
+        let ticket = store::create_pending_ticket(&self.parked, new).await?;
         self.hub.poke();
         Ok(Response::new(ticket.into()))
     }

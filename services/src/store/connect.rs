@@ -41,7 +41,7 @@ impl Default for PoolSettings {
 const MIGRATION_LOCK_KEY: i64 = 0x0074_6963_6b65_7473; // "tickets" in ASCII
 
 /// How long a PostgreSQL connection may sit idle before it is checked on its way out.
-const PING_IF_IDLE_FOR: Duration = Duration::from_millis(100);
+pub(super) const PING_IF_IDLE_FOR: Duration = Duration::from_millis(100);
 
 /// Opens a connection pool for `url` (`sqlite:` or `postgres:`).
 ///

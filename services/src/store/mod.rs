@@ -11,13 +11,15 @@ mod entity;
 mod errors;
 pub(crate) mod events;
 mod migration;
+mod parked;
 mod tickets;
 
 pub use connect::{PoolSettings, connect, migrate};
 pub(crate) use convert::FromRow;
 pub use employees::upsert_employee;
 pub use events::hot_statements as hot_event_statements;
-pub use tickets::{Started, create_pending_ticket, hot_statements, start_service};
-pub(crate) use tickets::{get, list};
+pub(crate) use parked::Parked;
+pub use tickets::{Started, hot_statements};
+pub(crate) use tickets::{create_pending_ticket, get, list, start_service};
 
 pub use sea_orm::DatabaseConnection;

@@ -4,14 +4,14 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait as _, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, Iterable as _, QueryFilter, QueryOrder, QuerySelect, QueryTrait as _,
-    Statement, Value,
-    sea_query::{Expr, ExprTrait as _, IntoColumnRef, Order, Query},
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    Iterable as _, QueryFilter, QueryOrder, QuerySelect, QueryTrait as _, Statement, Value,
+    sea_query::{Expr, ExprTrait as _, IntoColumnRef, Order, Query, ReturningClause},
 };
 use uuid::Uuid;
 
 use super::{
+    Parked,
     cached::CachedSql,
     convert::FromRow,
     entity::{employee, ticket},
@@ -109,22 +109,22 @@ fn list_statements(
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
 pub(crate) async fn list<T: FromRow>(
-    db: &DatabaseConnection,
+    store: &Parked,
     provider: ProviderId,
     query: ListQuery,
 ) -> Result<Page<T>, Error> {
-    let (count, page) = list_statements(db.get_database_backend(), provider, T::STATE, query);
+    let backend = store.db().get_database_backend();
+    let (count, page) = list_statements(backend, provider, T::STATE, query);
     let count = async {
-        let row = db.query_one_raw(count).await?;
+        let row = store.query_one(count).await?;
         row.map(|row| row.try_get_by_index::<i64>(0)).transpose()
     };
     let page = async {
-        match page {
-            Some(page) => ticket::Model::find_by_statement(page).all(db).await,
-            None => Ok(Vec::new()),
-        }
+        let Some(page) = page else { return Ok(Vec::new()) };
+        let rows = store.query_all(page).await?;
+        rows.iter().map(|row| ticket::Model::from_query_result(row, "")).collect()
     };
-    // Count and page are independent reads: run them side by side on two pooled connections.
+    // Count and page are independent reads: run them side by side on two connections.
     let (total, mut rows) = tokio::try_join!(count, page)?;
     let limit = usize::from(query.limit.get());
     let next = if rows.len() > limit {
@@ -164,29 +164,40 @@ fn get_statement(backend: DbBackend, id: TicketId) -> Statement {
     })
 }
 
+/// The ticket `statement` returns, if any: one statement, on a parked connection
+/// ([`Parked`]).
+async fn one_ticket(store: &Parked, statement: Statement) -> Result<Option<ticket::Model>, DbErr> {
+    store
+        .query_one(statement)
+        .await?
+        .map(|row| ticket::Model::from_query_result(&row, ""))
+        .transpose()
+}
+
 /// One ticket of type `T` (pending or in progress) of the provider.
 ///
 /// # Errors
 /// `NotFound` when the provider has no such ticket in that state.
 pub(crate) async fn get<T: FromRow>(
-    db: &DatabaseConnection,
+    store: &Parked,
     provider: ProviderId,
     id: TicketId,
 ) -> Result<T, Error> {
-    let statement = get_statement(db.get_database_backend(), id);
-    let row = ticket::Model::find_by_statement(statement).one(db).await?;
+    let statement = get_statement(store.db().get_database_backend(), id);
+    let row = one_ticket(store, statement).await?;
     // Another provider's ticket, or one in the other state, does not exist for this caller.
     let state = ticket::State::from(T::STATE);
     let row = row.filter(|row| row.provider_id == provider.get() && row.state == state);
     T::from_row(row.ok_or(Error::NotFound(T::NAME))?)
 }
 
-/// Opens a pending ticket; the database assigns its number from its sequence.
+/// Opens a pending ticket; the database assigns its number from its sequence. One `INSERT …
+/// RETURNING` every column, as SeaORM's `exec_with_returning` builds it, on a parked connection.
 ///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
-pub async fn create_pending_ticket(
-    db: &DatabaseConnection,
+pub(crate) async fn create_pending_ticket(
+    store: &Parked,
     new: NewTicket,
 ) -> Result<PendingTicket, Error> {
     let NewTicket { provider_id, customer_id, vehicle_model_id, vin, connection_id } = new;
@@ -205,7 +216,17 @@ pub async fn create_pending_ticket(
         voucher_code: Set(None),
         outsourced: Set(false),
     };
-    PendingTicket::from_row(ticket::Entity::insert(row).exec_with_returning(db).await?)
+    let backend = store.db().get_database_backend();
+    let mut insert = ticket::Entity::insert(row).into_query();
+    insert.returning(every_column(backend));
+    let inserted = one_ticket(store, backend.build(&insert)).await?;
+    PendingTicket::from_row(inserted.ok_or(Error::Internal("the insert returned no row".into()))?)
+}
+
+/// `RETURNING` every column of a ticket, as SeaORM's `exec_with_returning` asks for them.
+fn every_column(backend: DbBackend) -> ReturningClause {
+    Query::returning()
+        .exprs(ticket::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))))
 }
 
 /// The condition "this employee may be assigned by this provider right now", as a subquery so
@@ -287,11 +308,7 @@ fn start_service_statement(
             .filter(ticket::Column::Id.eq(id.get()))
             .filter(operator_is_assignable(backend, provider, operator))
             .into_query();
-        // Every column back, as SeaORM's `exec_with_returning` asks for them.
-        update
-            .returning(Query::returning().exprs(
-                ticket::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))),
-            ));
+        update.returning(every_column(backend));
         backend.build(&update)
     })
 }
@@ -343,15 +360,16 @@ pub fn hot_statements(
 ///
 /// # Errors
 /// `NotFound`, `InvalidArgument` on `operator_id`, `Conflict`, `Unavailable`.
-pub async fn start_service(
-    db: &DatabaseConnection,
+pub(crate) async fn start_service(
+    store: &Parked,
     provider: ProviderId,
     id: TicketId,
     operator: EmployeeId,
 ) -> Result<Started, Error> {
+    let db = store.db();
     let statement =
         start_service_statement(db.get_database_backend(), provider, id, operator, now());
-    let updated = ticket::Model::find_by_statement(statement).one(db).await?;
+    let updated = one_ticket(store, statement).await?;
     if let Some(row) = updated {
         return InProgressTicket::from_row(row).map(Started::Now);
     }

@@ -14,6 +14,7 @@ mod events;
 mod isolation;
 mod list;
 mod migrations;
+mod parked;
 mod plans;
 mod server;
 mod shutdown;
