@@ -44,8 +44,9 @@ use tracing::Instrument as _;
 
 use super::connect::PING_IF_IDLE_FOR;
 
-/// The store's handle for the hot one-statement calls: SeaORM's connection, and on PostgreSQL
-/// the connections parked for those calls. Cheap to clone (the clones share the parked ones).
+/// The store's handle for the request paths' single statements: SeaORM's connection, and on
+/// PostgreSQL the connections parked for those statements. Cheap to clone (the clones share the
+/// parked ones).
 #[derive(Clone, Debug)]
 pub(crate) struct Parked {
     db: DatabaseConnection,
