@@ -31,7 +31,8 @@ usage: bench/run.sh [options]
   --db-connections N    the service's pool size, TICKETS_DB_MAX_CONNECTIONS, and pgbench's clients (default 10)
   --pool-rate N         pending tickets set aside per second of start-service run (default 8000)
   --rounds N            run the compared rows (get REST/gRPC; start-service REST/gRPC/pgbench) in N
-                        interleaved rounds of duration/N seconds each (default 3; quick 1)
+                        interleaved rounds of duration/N seconds each (default 3; quick 1); with --events,
+                        N live phases of --duration s each, the report giving their medians
   --client-threads N    load generator threads, also of the --events client (default 1: one thread)
   --wait-idle S         before each row, wait up to S s for the machine to be under 15% busy (default 60; 0 = no wait)
   --out DIR             where logs, seeds and the report go (default $CARGO_TARGET_DIR/bench/<backend>)
@@ -323,7 +324,7 @@ if [[ $EVENTS == 1 ]]; then
     --internal-client bench-internal:bench-internal-secret --subscribers "$SUBSCRIBERS" \
     --rate "$EVENT_RATE" --duration "$DURATION" --idle-streams "$IDLE_STREAMS" \
     --streams-per-connection "$STREAMS_PER_CONNECTION" --hold-idle "$HOLD_IDLE" \
-    --gateway-pid "$GATEWAY_PID" --threads "$CLIENT_THREADS" --out "$OUT/events.jsonl" | tee "$OUT/events.md"
+    --gateway-pid "$GATEWAY_PID" --threads "$CLIENT_THREADS" --rounds "${ROUNDS:-3}" --out "$OUT/events.jsonl" | tee "$OUT/events.md"
   stop_servers
   say "done: $OUT/events.md"
   exit 0
