@@ -112,31 +112,20 @@ pub(crate) struct EventsResult {
     subscribers: usize,
     rate: u32,
     duration_s: u64,
-    created: u64,
-    create_errors: u64,
-    expected_deliveries: u64,
-    delivered: u64,
-    lost: u64,
-    duplicated_or_out_of_order: u64,
-    wrong_tickets: u64,
-    latency_p50_ms: f64,
-    latency_p99_ms: f64,
-    latency_max_ms: f64,
-    /// From the create's answer (which comes after the commit) to arrival: a lower bound.
-    answered_p50_ms: f64,
-    answered_p99_ms: f64,
+    /// Over all rounds: the medians of their latencies, the sums of their counts, the peaks of
+    /// their largest latency and RSS.
+    #[serde(flatten)]
+    live: LiveRound,
     /// The gateway's own histogram (occurrence → sent on the stream), interpolated within the
     /// bucket the quantile falls in (as Prometheus's `histogram_quantile`).
     gateway_lag_p50_ms: f64,
     gateway_lag_p99_ms: f64,
-    live_gateway_rss_peak_mib: f64,
     idle_streams: usize,
     idle_streams_open: f64,
     idle_upstream_watches: f64,
     idle_gateway_rss_mib: f64,
     idle_gateway_rss_peak_mib: f64,
-    /// Each live round; the figures above are their medians (latencies), sums (counts) or
-    /// peaks (the largest latency, RSS).
+    /// Each live round.
     rounds: Vec<LiveRound>,
 }
 
@@ -153,6 +142,7 @@ struct LiveRound {
     latency_p50_ms: f64,
     latency_p99_ms: f64,
     latency_max_ms: f64,
+    /// From the create's answer (which comes after the commit) to arrival: a lower bound.
     answered_p50_ms: f64,
     answered_p99_ms: f64,
     gateway_rss_peak_mib: f64,
@@ -647,10 +637,7 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
         values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
     };
     let sum = |value: fn(&LiveRound) -> u64| rounds.iter().map(value).sum::<u64>();
-    Ok(EventsResult {
-        subscribers: args.subscribers,
-        rate: args.rate,
-        duration_s: args.duration,
+    let live = LiveRound {
         created: sum(|r| r.created),
         create_errors: sum(|r| r.create_errors),
         expected_deliveries: sum(|r| r.expected_deliveries),
@@ -663,12 +650,15 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
         latency_max_ms: rounds.iter().map(|r| r.latency_max_ms).fold(0.0, f64::max),
         answered_p50_ms: median(|r| r.answered_p50_ms),
         answered_p99_ms: median(|r| r.answered_p99_ms),
+        gateway_rss_peak_mib: rounds.iter().map(|r| r.gateway_rss_peak_mib).fold(0.0, f64::max),
+    };
+    Ok(EventsResult {
+        subscribers: args.subscribers,
+        rate: args.rate,
+        duration_s: args.duration,
+        live,
         gateway_lag_p50_ms: lag[0] * 1000.0,
         gateway_lag_p99_ms: lag[1] * 1000.0,
-        live_gateway_rss_peak_mib: rounds
-            .iter()
-            .map(|r| r.gateway_rss_peak_mib)
-            .fold(0.0, f64::max),
         idle_streams: args.idle_streams,
         idle_streams_open: idle_open,
         idle_upstream_watches: idle_watches,
@@ -703,25 +693,29 @@ impl EventsResult {
             self.subscribers,
             self.rate,
             self.duration_s,
-            self.created,
-            self.create_errors,
+            self.live.created,
+            self.live.create_errors,
             self.each(|r| r.latency_p50_ms),
-            self.latency_p50_ms,
-            pass(self.latency_p50_ms <= 10.0),
+            self.live.latency_p50_ms,
+            pass(self.live.latency_p50_ms <= 10.0),
             self.each(|r| r.latency_p99_ms),
-            self.latency_p99_ms,
-            self.latency_max_ms,
-            pass(self.latency_p99_ms <= 100.0),
-            self.answered_p50_ms,
-            self.answered_p99_ms,
+            self.live.latency_p99_ms,
+            self.live.latency_max_ms,
+            pass(self.live.latency_p99_ms <= 100.0),
+            self.live.answered_p50_ms,
+            self.live.answered_p99_ms,
             self.gateway_lag_p50_ms,
             self.gateway_lag_p99_ms,
-            self.lost,
-            self.duplicated_or_out_of_order,
-            self.wrong_tickets,
-            self.expected_deliveries,
-            pass(self.lost == 0 && self.duplicated_or_out_of_order == 0 && self.wrong_tickets == 0),
-            self.live_gateway_rss_peak_mib,
+            self.live.lost,
+            self.live.duplicated_or_out_of_order,
+            self.live.wrong_tickets,
+            self.live.expected_deliveries,
+            pass(
+                self.live.lost == 0
+                    && self.live.duplicated_or_out_of_order == 0
+                    && self.live.wrong_tickets == 0
+            ),
+            self.live.gateway_rss_peak_mib,
             self.idle_streams,
             self.idle_streams_open,
             self.idle_upstream_watches,
