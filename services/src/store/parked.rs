@@ -153,10 +153,14 @@ impl Leases {
     /// Room for one more lease (waiting as long as the pool would), and a parked connection
     /// that is still fit to use or else a new lease from the pool.
     async fn take(&self) -> Result<(SemaphorePermit<'_>, Lease), DbErr> {
-        let room = tokio::time::timeout(self.acquire_timeout, self.room.acquire())
-            .await
-            .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
-            .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
+        // Free room is taken at once; only a call that must wait arms a timer.
+        let room = match self.room.try_acquire() {
+            Ok(room) => room,
+            Err(_) => tokio::time::timeout(self.acquire_timeout, self.room.acquire())
+                .await
+                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
+                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?,
+        };
         Ok((room, self.lease().await?))
     }
 
