@@ -323,7 +323,9 @@ async fn a_hub_behind_a_pruned_stretch_of_the_log_moves_past_it() {
 }
 
 /// The test that fails without numbering at commit: a transaction that staged its event first
-/// commits last. A reader that resumed after the other event's id must still get it.
+/// commits last. A reader that resumed after the other events' ids must still get it — also
+/// after the sequencer has numbered several later changes while the late one was open (its scan
+/// floor must not pass an event that can still commit).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_event_that_commits_late_is_not_skipped_by_a_reader_that_moved_on() {
     let Some(app) = TestApp::start(Backend::Postgres).await else { return };
@@ -342,15 +344,20 @@ async fn an_event_that_commits_late_is_not_skipped_by_a_reader_that_moved_on() {
     .await
     .unwrap();
 
-    // A second ticket, staged after the first, commits first and is read.
-    let early = app.ticket(provider).await;
-    let seen = events_when(&app, provider, 1).await;
-    assert_eq!(seen.iter().map(ticket_id).collect::<Vec<_>>(), [early.id.as_str()]);
+    // Later tickets, staged after the first, commit first and are read, each numbered by a
+    // pass of its own.
+    let mut early = Vec::new();
+    for count in 1..=4 {
+        early.push(app.ticket(provider).await.id);
+        let seen = events_when(&app, provider, count).await;
+        assert_eq!(seen.iter().map(ticket_id).collect::<Vec<_>>(), early);
+    }
+    let seen = events_when(&app, provider, early.len()).await;
 
     // Then the first commits; the reader resumes after the last id it got.
     sqlx::query("COMMIT").execute(&mut late).await.unwrap();
     let resumed = tickets_testing::wait::until_some(PATIENCE, || async {
-        let page = app.events(provider, after(seen[0].id)).await.ok()?;
+        let page = app.events(provider, after(seen.last()?.id)).await.ok()?;
         page.result.first().map(|event| ticket_id(event).to_owned())
     })
     .await;

@@ -17,10 +17,10 @@ pub(crate) struct Migration;
 
 /// The advisory lock that makes one numbering run at a time, across replicas ("tickev"): the
 /// one m20261202_000003 takes.
-const SEQUENCER_LOCK_KEY: i64 = 0x0074_6963_6b65_7476;
+pub(super) const SEQUENCER_LOCK_KEY: i64 = 0x0074_6963_6b65_7476;
 
 /// `ticket_events_number()` whose notification carries `payload`, an SQL expression.
-fn sequencer(payload: &str) -> String {
+pub(super) fn sequencer(payload: &str) -> String {
     format!(
         r"CREATE OR REPLACE FUNCTION ticket_events_number() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -74,7 +74,7 @@ impl MigrationTrait for Migration {
 }
 
 /// Runs `sql` on PostgreSQL; nothing to do on SQLite.
-async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+pub(super) async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
     if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
         manager.get_connection().execute_unprepared(sql).await?;
     }
