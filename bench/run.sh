@@ -33,6 +33,7 @@ usage: bench/run.sh [options]
   --rounds N            run the compared rows (get REST/gRPC; start-service REST/gRPC/pgbench) in N
                         interleaved rounds of duration/N seconds each (default 3; quick 1); with --events,
                         N live phases of --duration s each, the report giving their medians
+                        (after a live phase of --warmup s whose latencies are not recorded)
   --client-threads N    load generator threads, also of the --events client (default 1: one thread)
   --wait-idle S         before each row, wait up to S s for the machine to be under 15% busy (default 60; 0 = no wait)
   --out DIR             where logs, seeds and the report go (default $CARGO_TARGET_DIR/bench/<backend>)
@@ -324,7 +325,8 @@ if [[ $EVENTS == 1 ]]; then
     --internal-client bench-internal:bench-internal-secret --subscribers "$SUBSCRIBERS" \
     --rate "$EVENT_RATE" --duration "$DURATION" --idle-streams "$IDLE_STREAMS" \
     --streams-per-connection "$STREAMS_PER_CONNECTION" --hold-idle "$HOLD_IDLE" \
-    --gateway-pid "$GATEWAY_PID" --threads "$CLIENT_THREADS" --rounds "${ROUNDS:-3}" --out "$OUT/events.jsonl" | tee "$OUT/events.md"
+    --gateway-pid "$GATEWAY_PID" --threads "$CLIENT_THREADS" --rounds "${ROUNDS:-3}" --warmup "${WARMUP%.*}" \
+    --out "$OUT/events.jsonl" | tee "$OUT/events.md"
   stop_servers
   say "done: $OUT/events.md"
   exit 0
