@@ -34,14 +34,11 @@ pub(crate) fn subscribe(feeds: &Arc<Feeds>, provider: Uuid, from: i64) -> (Live,
             feed
         })
         .clone();
-    // Subscribed before the registry is released: a feed that finds no receiver retires under
-    // the registry's lock, so on a multi-threaded runtime it could otherwise retire between
+    // The registry stays locked until the stream has subscribed: a feed that finds no receiver
+    // retires under that lock, so on a multi-threaded runtime it could otherwise retire between
     // this lookup and the subscription, and the new stream would end at once.
     let last = feed.last.lock().unwrap_or_else(PoisonError::into_inner);
-    let subscribed = (feed.sender.subscribe(), *last);
-    drop(last);
-    drop(registry);
-    subscribed
+    (feed.sender.subscribe(), *last)
 }
 
 /// Runs `feed` for `provider` until it is unused, the gateway closes, or its position is gone.

@@ -19,6 +19,9 @@ pub(crate) struct Migration;
 /// one m20261202_000003 takes.
 pub(super) const SEQUENCER_LOCK_KEY: i64 = 0x0074_6963_6b65_7476;
 
+/// The payload of this migration's notification: the head the sequencer numbered up to.
+pub(super) const HEAD_PAYLOAD: &str = "(head + numbered)::text";
+
 /// `ticket_events_number()` whose notification carries `payload`, an SQL expression.
 pub(super) fn sequencer(payload: &str) -> String {
     format!(
@@ -64,7 +67,7 @@ $$;";
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        on_postgres(manager, &format!("{}\n{ADVANCE}", sequencer("(head + numbered)::text"))).await
+        on_postgres(manager, &format!("{}\n{ADVANCE}", sequencer(HEAD_PAYLOAD))).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -22,7 +22,9 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::m20261203_000004_sequencer_hands_out::{SEQUENCER_LOCK_KEY, on_postgres, sequencer};
+use super::m20261203_000004_sequencer_hands_out::{
+    HEAD_PAYLOAD, SEQUENCER_LOCK_KEY, on_postgres, sequencer,
+};
 
 #[derive(Debug, DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -91,7 +93,7 @@ impl MigrationTrait for Migration {
         let sql = format!(
             "{}\nALTER TABLE ticket_events_head DROP COLUMN floor, DROP COLUMN marker_seq, \
              DROP COLUMN marker_xid;",
-            sequencer("(head + numbered)::text")
+            sequencer(HEAD_PAYLOAD)
         );
         on_postgres(manager, &sql).await
     }
