@@ -176,6 +176,8 @@ struct Seen {
     /// and summed up at the end: no lock or histogram shared by the streams while they run).
     arrivals: std::sync::Mutex<Vec<(Uuid, SystemTime, u64)>>,
     count: AtomicU64,
+    /// The id of the newest event received (reported for a stream that missed events).
+    last_id: std::sync::atomic::AtomicI64,
     /// Events at or below the previous id.
     disorder: AtomicU64,
     /// The wrapping sum of the ticket ids received.
@@ -345,6 +347,7 @@ async fn follow(mut body: Incoming, seen: Arc<Seen>) {
                 seen.disorder.fetch_add(1, Ordering::Relaxed);
             }
             last = wire.id;
+            seen.last_id.store(last, Ordering::Relaxed);
             let occurred = chrono::DateTime::parse_from_rfc3339(wire.occurred_at)
                 .map_or(arrived, SystemTime::from);
             let micros = arrived.duration_since(occurred).unwrap_or_default().as_micros();
@@ -583,10 +586,13 @@ async fn live_round(
             // the gateway ended from one that stalled.
             let ended = record.ended.lock().ok().and_then(|ended| ended.clone());
             eprintln!(
-                "stream {index} (provider {at}, connection {}): {count} of {} events; {}",
+                "stream {index} (provider {at}, connection {}): {count} of {} events, the last \
+                 id {}; {}; missed {}",
                 index / args.streams_per_connection.max(1),
                 expected(*at),
-                ended.as_deref().unwrap_or("still open")
+                record.last_id.load(Ordering::Relaxed),
+                ended.as_deref().unwrap_or("still open"),
+                missed(&made[*at], record)
             );
         }
         delivered += count;
@@ -618,6 +624,33 @@ async fn live_round(
         answered_p99_ms: millis(&answered, 0.99),
         gateway_rss_peak_mib: mib(live_peak),
     })
+}
+
+/// The tickets `made` whose events `seen` did not receive, oldest answer first (at most five,
+/// with when each create was answered): to look up in a kept database.
+fn missed(made: &Made, seen: &Seen) -> String {
+    let (Ok(answered), Ok(arrivals)) = (made.answered.lock(), seen.arrivals.lock()) else {
+        return String::new();
+    };
+    let received: std::collections::HashSet<Uuid> =
+        arrivals.iter().map(|(ticket, ..)| *ticket).collect();
+    let mut missing: Vec<(SystemTime, Uuid)> = answered
+        .iter()
+        .filter(|(ticket, _)| !received.contains(ticket))
+        .map(|(ticket, at)| (*at, *ticket))
+        .collect();
+    missing.sort_unstable();
+    let shown: Vec<String> = missing
+        .iter()
+        .take(5)
+        .map(|(at, ticket)| {
+            format!(
+                "{ticket} (answered {})",
+                chrono::DateTime::<chrono::Utc>::from(*at).format("%H:%M:%S%.3f")
+            )
+        })
+        .collect();
+    format!("{} tickets: {}", missing.len(), shown.join(", "))
 }
 
 /// Runs both phases.
