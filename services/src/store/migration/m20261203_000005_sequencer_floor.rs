@@ -18,6 +18,10 @@
 //! marker (or to the last `seq` it numbered, when its batch was full). A writer that stays open
 //! holds `xmin` down, and the floor waits for it.
 //!
+//! Its marker was read from the sequence's page, which can show a value ahead of what was handed
+//! out: m20261204_000006 takes it with `nextval` instead, and rescues what the old marker
+//! stranded.
+//!
 //! The function's text is this migration's own (a migration is never edited once applied).
 
 use sea_orm_migration::prelude::*;
@@ -29,15 +33,18 @@ use super::m20261203_000004_sequencer_hands_out::{
 #[derive(Debug, DeriveMigrationName)]
 pub(crate) struct Migration;
 
-/// `ticket_events_number()` with the floor: the same numbering, lock and notification as
-/// m20261203_000004's.
-fn sequencer_with_floor() -> String {
-    format!(
-        r"ALTER TABLE ticket_events_head
+/// The columns the floor keeps in the head row.
+const FLOOR_COLUMNS: &str = "ALTER TABLE ticket_events_head
     ADD COLUMN floor bigint NOT NULL DEFAULT 0,
     ADD COLUMN marker_seq bigint,
-    ADD COLUMN marker_xid xid8;
-CREATE OR REPLACE FUNCTION ticket_events_number() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+    ADD COLUMN marker_xid xid8;";
+
+/// `ticket_events_number()` with the floor: the same numbering, lock and notification as
+/// m20261203_000004's. (Its marker could pass a `seq` not yet handed out: m20261204_000006
+/// replaces it, and restores it on the way down.)
+pub(super) fn sequencer_with_floor() -> String {
+    format!(
+        r"CREATE OR REPLACE FUNCTION ticket_events_number() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     h ticket_events_head%ROWTYPE;
     horizon xid8;
@@ -86,7 +93,7 @@ $$;"
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        on_postgres(manager, &sequencer_with_floor()).await
+        on_postgres(manager, &format!("{FLOOR_COLUMNS}\n{}", sequencer_with_floor())).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

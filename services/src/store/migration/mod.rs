@@ -11,6 +11,7 @@ mod m20261129_000002_create_employees;
 mod m20261202_000003_create_ticket_events;
 mod m20261203_000004_sequencer_hands_out;
 mod m20261203_000005_sequencer_floor;
+mod m20261204_000006_sequencer_marker;
 
 /// Every migration of the ticket store, oldest first.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_create_ticket_events::Migration),
             Box::new(m20261203_000004_sequencer_hands_out::Migration),
             Box::new(m20261203_000005_sequencer_floor::Migration),
+            Box::new(m20261204_000006_sequencer_marker::Migration),
         ]
     }
 }

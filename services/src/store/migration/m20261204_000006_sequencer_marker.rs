@@ -1,0 +1,110 @@
+//! The sequencer's marker is a value the sequence hands out, not a read of its page (PostgreSQL
+//! only).
+//!
+//! m20261203_000005's floor rises to a *marker*: the highest `seq` handed out when a pass began,
+//! which it read with `SELECT last_value FROM ticket_events_seq_seq`. That read is not what the
+//! sequence has handed out. `nextval` pre-logs 32 values: on every 32nd call it writes the
+//! page's `last_value` as the value 32 ahead into the WAL record and sets it back afterwards,
+//! under the page's lock — but a plain `SELECT` from the sequence reads the page's tuple after
+//! releasing its lock, so it can read the value ahead. A marker 32 past what was handed out let
+//! the floor rise over the next 32 `seq`s before their writers had committed: their events
+//! stayed staged below the floor, never numbered, never delivered. Seen as a benchmark run
+//! missing the last 32 events of a round (3 runs in about 45), and reproduced with eight
+//! writers racing the sequencer: 24 – 30 events stranded in 4 of 11 runs of 10 s.
+//!
+//! A pass that may set a new marker now *takes* one: `nextval` returns a value above every
+//! `seq` handed out before it (and the value itself is never an event's). The reasoning of
+//! m20261203_000005 holds for it as it was meant to: a writer takes its transaction id before
+//! its `seq`, the pass takes its own after `nextval` returned, so every writer of a `seq` below
+//! the marker has a lower transaction id than the pass's. A pass whose marker is still pending
+//! does not take one, so the sequence loses at most one value per renewed marker.
+//!
+//! The floor goes back to 0 and the marker is cleared: whatever the old marker stranded is
+//! numbered by the next pass (as new events, after the ones numbered since), and the floor
+//! rises again from there.
+//!
+//! The function's text is this migration's own (a migration is never edited once applied).
+
+use sea_orm_migration::prelude::*;
+
+use super::{
+    m20261203_000004_sequencer_hands_out::{SEQUENCER_LOCK_KEY, on_postgres},
+    m20261203_000005_sequencer_floor::sequencer_with_floor,
+};
+
+#[derive(Debug, DeriveMigrationName)]
+pub(crate) struct Migration;
+
+/// `ticket_events_number()` whose marker comes from `nextval`; otherwise m20261203_000005's.
+fn sequencer_with_taken_marker() -> String {
+    format!(
+        r"CREATE OR REPLACE FUNCTION ticket_events_number() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    h ticket_events_head%ROWTYPE;
+    horizon xid8;
+    issued bigint;
+    numbered bigint;
+    newest bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock({SEQUENCER_LOCK_KEY});
+    SELECT * INTO h FROM ticket_events_head;
+    -- Read before this transaction writes, so before it has a transaction id.
+    horizon := pg_snapshot_xmin(pg_current_snapshot());
+    IF h.marker_xid IS NULL OR h.marker_xid < horizon THEN
+        -- This pass may set a new marker: take a value above every seq handed out so far.
+        -- (nextval may give this transaction its id; it does so after every earlier writer
+        -- took its seq, so after they took their ids.)
+        issued := nextval('ticket_events_seq_seq');
+    END IF;
+    WITH staged AS (
+        SELECT seq, row_number() OVER (ORDER BY seq) AS n
+        FROM ticket_events WHERE id IS NULL AND seq > h.floor ORDER BY seq LIMIT 1000
+    ), done AS (
+        UPDATE ticket_events AS e SET id = h.id + staged.n
+        FROM staged
+        WHERE e.seq = staged.seq
+        RETURNING e.seq
+    )
+    SELECT count(*), max(done.seq) INTO numbered, newest FROM done;
+    IF numbered > 0 THEN
+        IF h.marker_xid IS NOT NULL AND h.marker_xid < horizon THEN
+            -- Every writer of a seq below the marker had ended before this pass's snapshot:
+            -- this pass numbered all of their events, unless its batch was full.
+            h.floor := greatest(h.floor, CASE WHEN numbered < 1000 THEN h.marker_seq
+                                              ELSE least(h.marker_seq, newest) END);
+            h.marker_xid := NULL;
+        END IF;
+        IF h.marker_xid IS NULL THEN
+            h.marker_seq := issued;
+            h.marker_xid := pg_current_xact_id();
+        END IF;
+        UPDATE ticket_events_head SET id = h.id + numbered, floor = h.floor,
+            marker_seq = h.marker_seq, marker_xid = h.marker_xid;
+        PERFORM pg_notify('ticket_events', (h.id + numbered)::text);
+    END IF;
+    RETURN numbered;
+END
+$$;"
+    )
+}
+
+/// Back to a scan from the start with no marker: what the old marker may have stranded is
+/// staged above a floor of 0.
+const RESCUE: &str =
+    "UPDATE ticket_events_head SET floor = 0, marker_seq = NULL, marker_xid = NULL;";
+
+/// The marker's reasoning needs a sequence without a per-session cache (its default): a
+/// session holding cached values would hand out `seq`s below a marker taken after them.
+const NO_CACHE: &str = "ALTER SEQUENCE ticket_events_seq_seq CACHE 1;";
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        on_postgres(manager, &format!("{NO_CACHE}\n{}\n{RESCUE}", sequencer_with_taken_marker()))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        on_postgres(manager, &format!("{}\n{RESCUE}", sequencer_with_floor())).await
+    }
+}
