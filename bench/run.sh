@@ -113,6 +113,12 @@ GRPC_ADDR=${BENCH_GRPC_ADDR:-127.0.0.1:55051}
 HTTP_ADDR=${BENCH_HTTP_ADDR:-127.0.0.1:58080}
 METRICS_ADDR=${BENCH_METRICS_ADDR:-127.0.0.1:59464}
 GATEWAY_METRICS_ADDR=${BENCH_GATEWAY_METRICS_ADDR:-127.0.0.1:59465}
+# The baseline pair (service + gateway on the database without history), up beside the main
+# one while the list rows alternate between them.
+BASE_GRPC_ADDR=${BENCH_BASE_GRPC_ADDR:-127.0.0.1:55052}
+BASE_HTTP_ADDR=${BENCH_BASE_HTTP_ADDR:-127.0.0.1:58082}
+BASE_METRICS_ADDR=${BENCH_BASE_METRICS_ADDR:-127.0.0.1:59474}
+BASE_GATEWAY_METRICS_ADDR=${BENCH_BASE_GATEWAY_METRICS_ADDR:-127.0.0.1:59475}
 # The limiter row's gateway, and the Redis it counts in (the row is skipped when none answers).
 LIMITED_HTTP_ADDR=${BENCH_LIMITED_HTTP_ADDR:-127.0.0.1:28081}
 REFERENCE_ADDR=${BENCH_REFERENCE_ADDR:-127.0.0.1:58090}
@@ -146,14 +152,20 @@ sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 commas() { echo "$1" | sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta'; }
 OPERATORS_PER_PROVIDER=8
 
-SERVICE_PID="" GATEWAY_PID=""
+SERVICE_PID="" GATEWAY_PID="" BASE_SERVICE_PID="" BASE_GATEWAY_PID=""
 stop_servers() {
   for pid in $GATEWAY_PID $SERVICE_PID; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in $GATEWAY_PID $SERVICE_PID; do wait "$pid" 2>/dev/null || true; done
   SERVICE_PID="" GATEWAY_PID=""
 }
+stop_baseline_servers() {
+  for pid in $BASE_GATEWAY_PID $BASE_SERVICE_PID; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in $BASE_GATEWAY_PID $BASE_SERVICE_PID; do wait "$pid" 2>/dev/null || true; done
+  BASE_SERVICE_PID="" BASE_GATEWAY_PID=""
+}
 cleanup() {
   stop_servers
+  stop_baseline_servers
   [[ -n $REFERENCE_PID ]] && { kill "$REFERENCE_PID" 2>/dev/null; wait "$REFERENCE_PID" 2>/dev/null; } || true
   if [[ $KEEP == 0 && $BACKEND == postgres ]]; then
     for db in $DB_FULL $DB_NONE $DB_EVENTS; do psql_db postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
@@ -204,6 +216,18 @@ start_servers() {
     sleep 0.1
   done
   echo "servers not ready after 30 s; see $OUT/*-$tag.log" >&2; exit 1
+}
+
+# The baseline pair on $1 (the database without history), on the BASE_* addresses, beside the
+# main pair. Sets BASE_SERVICE_PID and BASE_GATEWAY_PID.
+start_baseline_servers() {
+  local main=("$GRPC_ADDR" "$HTTP_ADDR" "$METRICS_ADDR" "$GATEWAY_METRICS_ADDR" "$SERVICE_PID" "$GATEWAY_PID")
+  GRPC_ADDR=$BASE_GRPC_ADDR HTTP_ADDR=$BASE_HTTP_ADDR METRICS_ADDR=$BASE_METRICS_ADDR
+  GATEWAY_METRICS_ADDR=$BASE_GATEWAY_METRICS_ADDR
+  start_servers "$1" none
+  BASE_SERVICE_PID=$SERVICE_PID BASE_GATEWAY_PID=$GATEWAY_PID
+  GRPC_ADDR=${main[0]} HTTP_ADDR=${main[1]} METRICS_ADDR=${main[2]} GATEWAY_METRICS_ADDR=${main[3]}
+  SERVICE_PID=${main[4]} GATEWAY_PID=${main[5]}
 }
 
 # Waits up to 30 s for $1 (a URL) to answer 2xx; exits when process $2 dies first (showing the
@@ -275,9 +299,9 @@ load() {
   perf_start "$scenario-$label"
   "$BIN/tickets-bench" load --scenario "$scenario" --label "$label" --round "${ROUND:-1}" \
     --concurrency "${C:-$CONCURRENCY}" --duration "${D:-$DURATION}" --warmup "${W:-$WARMUP}" --threads "$CLIENT_THREADS" \
-    --http-url "http://${HTTP:-$HTTP_ADDR}" --grpc-url "http://$GRPC_ADDR" \
+    --http-url "http://${HTTP:-$HTTP_ADDR}" --grpc-url "http://${GRPC:-$GRPC_ADDR}" \
     --clients "$OUT/clients.txt" --operators "$OUT/operators.txt" --internal-client bench-internal:bench-internal-secret \
-    --pid "${GW_NAME:-gateway}=${GW_PID:-$GATEWAY_PID}" --pid "service=$SERVICE_PID" --out "$OUT/results.jsonl" --wait-idle "$WAIT_IDLE" \
+    --pid "${GW_NAME:-gateway}=${GW_PID:-$GATEWAY_PID}" --pid "service=${SVC_PID:-$SERVICE_PID}" --out "$OUT/results.jsonl" --wait-idle "$WAIT_IDLE" \
     $( [[ $BACKEND == postgres ]] && echo --cpu-comm postgres ) "$@"
   perf_stop "$scenario-$label"
 }
@@ -541,12 +565,6 @@ fi
 say "seeded"
 
 # --- runs ----------------------------------------------------------------------------------------
-say "baseline: the same pending set, no history"
-start_servers "$URL_NONE" none
-load rest-list none --pending "$OUT/pending-none.txt"
-load grpc-list none --pending "$OUT/pending-none.txt"
-stop_servers
-
 say "full shape: $HISTORY non-pending + $PENDING pending"
 start_servers "$URL_FULL" full
 C=1 load rest-get latency --pending "$OUT/pending-full.txt"
@@ -596,8 +614,18 @@ for ((r = 1; r <= ROUNDS; r++)); do
   ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-history deep --cursors "$OUT/cursors.txt"
   ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-history offset-deep --history-offsets "$HISTORY_PER_PROVIDER"
 done
-load rest-list full --pending "$OUT/pending-full.txt"
-load grpc-list full --pending "$OUT/pending-full.txt"
+# List cost against history: the same pending set with and without the history, each on its
+# own pair of servers, both up, in interleaved rounds (with history, without, REST then gRPC).
+say "list rows: $(commas "$HISTORY") non-pending against none, $ROUNDS interleaved round(s)"
+start_baseline_servers "$URL_NONE"
+for ((r = 1; r <= ROUNDS; r++)); do
+  for api in rest grpc; do
+    ROUND=$r D=$SEGMENT W=$(warmup_of $r) load "$api-list" full --pending "$OUT/pending-full.txt"
+    ROUND=$r D=$SEGMENT W=$(warmup_of $r) HTTP=$BASE_HTTP_ADDR GRPC=$BASE_GRPC_ADDR \
+      GW_PID=$BASE_GATEWAY_PID SVC_PID=$BASE_SERVICE_PID load "$api-list" none --pending "$OUT/pending-none.txt"
+  done
+done
+stop_baseline_servers
 say "setting aside $POOL pending tickets for each start-service run ($ROUNDS per API)"
 if [[ $BACKEND == postgres ]]; then add_pools_postgres; else add_pools_sqlite; fi
 split_pools

@@ -148,13 +148,6 @@ fn ms(value: Option<f64>) -> String {
     value.map_or("–".to_owned(), |v| format!("{v:.3}"))
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-        _ => None,
-    }
-}
-
 fn percent(value: Option<f64>) -> String {
     value.map_or("–".to_owned(), |v| format!("{:.0}%", v * 100.0))
 }
@@ -220,7 +213,7 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         .map(serde_json::from_str::<LoadResult>)
         .collect::<Result<Vec<_>, _>>()
         .context("parsing the results file")?;
-    // The list rows run once, whatever the rounds of the compared rows.
+    // Every row runs at the same concurrency and, over its rounds, for the same time.
     let single = find(&results, Scenario::RestList, "full");
     let concurrency = single.as_ref().map_or(0, |r| r.concurrency);
     let window = single.as_ref().map_or(0.0, |r| r.window_s);
@@ -286,7 +279,9 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
         let full = find(&results, scenario, "full");
         let none = find(&results, scenario, "none");
         let (full, none) = (full.as_ref(), none.as_ref());
-        let p99_ratio = ratio(full.map(|r| r.p99_ms), none.map(|r| r.p99_ms));
+        // Both sides run in each round, one after the other: the ratio of the same round's p99s,
+        // median over the rounds, so that the host's drift between rounds cancels out.
+        let p99_ratio = paired_by(&results, (scenario, "full"), (scenario, "none"), |r| r.p99_ms);
         list_ratios.push((scenario, p99_ratio));
         let _ = writeln!(
             md,
@@ -299,6 +294,13 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
             ms(full.map(|r| r.p99_ms)),
             ms(none.map(|r| r.p99_ms)),
             times(p99_ratio),
+        );
+    }
+    let list_rounds = rounds(&results, Scenario::RestList, "full").len();
+    if list_rounds > 1 {
+        let _ = writeln!(
+            md,
+            "\nIn {list_rounds} rounds, each the REST then the gRPC list with the history and without it (two pairs of servers, both up): req/s and latencies are the medians of the rounds, each p99 ratio the median of the rounds' ratios."
         );
     }
     md.push('\n');
