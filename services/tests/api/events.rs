@@ -374,7 +374,7 @@ async fn an_event_that_commits_late_is_not_skipped_by_a_reader_that_moved_on() {
 /// The marker of m20261203_000005 (read from the sequence's page, which can show a value 32
 /// ahead of what was handed out) broke this only in a race this test did not hit in 14 runs
 /// here; `bench/sequencer-race.sh`, the same workload through pgbench, stranded 24 – 30 events
-/// in 4 of 11 runs of 10 s with it, and none in 14 with m20261204_000006's.
+/// in 5 of 21 runs of 10 s with it, and none in 28 with m20261204_000006's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_racing_the_sequencer_leave_no_event_unnumbered() {
     const WRITERS: usize = 8;

@@ -10,14 +10,18 @@
 //! the floor rise over the next 32 `seq`s before their writers had committed: their events
 //! stayed staged below the floor, never numbered, never delivered. Seen as a benchmark run
 //! missing the last 32 events of a round (3 runs in about 45), and reproduced with eight
-//! writers racing the sequencer: 24 – 30 events stranded in 4 of 11 runs of 10 s.
+//! writers racing the sequencer (`bench/sequencer-race.sh`): 24 – 30 events stranded in 5 of 21
+//! runs of 10 s.
 //!
 //! A pass that may set a new marker now *takes* one: `nextval` returns a value above every
 //! `seq` handed out before it (and the value itself is never an event's). The reasoning of
 //! m20261203_000005 holds for it as it was meant to: a writer takes its transaction id before
-//! its `seq`, the pass takes its own after `nextval` returned, so every writer of a `seq` below
-//! the marker has a lower transaction id than the pass's. A pass whose marker is still pending
-//! does not take one, so the sequence loses at most one value per renewed marker.
+//! its `seq`, and the pass gets its own during its `nextval` (which assigns one when it logs) or
+//! after it, so after every earlier `nextval`: every writer of a `seq` below the marker has a
+//! lower transaction id than the pass's. A pass whose marker is still pending
+//! does not take one; a pass that may set a new one takes it before it knows whether it will
+//! number anything. So the sequence spends at most one value per pass (hundreds a second under
+//! load, one a second per idle replica) of a bigint: gaps in `seq` are harmless, it only orders.
 //!
 //! The floor goes back to 0 and the marker is cleared: whatever the old marker stranded is
 //! numbered by the next pass (as new events, after the ones numbered since), and the floor
