@@ -572,15 +572,26 @@ C=1 load grpc-get latency --pending "$OUT/pending-full.txt"
 # The rows a target compares run in interleaved rounds (REST, gRPC, REST, gRPC, ...), so that
 # the host's drift over the run hits both sides alike; the report pairs the rounds.
 warmup_of() { (( $1 == 1 )) && echo "$WARMUP" || echo "$NEXT_WARMUP"; }
+# The rows of round $1 ($2 …) in the order given, reversed in even rounds: the row that runs
+# first in one round runs last in the next, so a host that speeds up or slows down over a round
+# favours neither side of a comparison.
+in_turn() {
+  local round=$1 i; shift
+  if (( round % 2 == 0 )); then for ((i = $#; i >= 1; i--)); do echo "${!i}"; done; else printf '%s\n' "$@"; fi
+}
 # PostgreSQL: the reference row joins the get rounds (reference, REST, gRPC, ...).
 [[ $BACKEND == postgres ]] && start_reference "$URL_FULL"
 for ((r = 1; r <= ROUNDS; r++)); do
-  if [[ -n $REFERENCE_PID ]]; then
-    ROUND=$r D=$SEGMENT W=$(warmup_of $r) HTTP=$REFERENCE_ADDR GW_NAME=reference GW_PID=$REFERENCE_PID \
-      load rest-get reference --pending "$OUT/pending-full.txt" --token-url "http://$HTTP_ADDR"
-  fi
-  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-get full --pending "$OUT/pending-full.txt"
-  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load grpc-get full --pending "$OUT/pending-full.txt"
+  for row in $(in_turn $r reference rest grpc); do
+    case $row in
+      reference)
+        [[ -n $REFERENCE_PID ]] || continue
+        ROUND=$r D=$SEGMENT W=$(warmup_of $r) HTTP=$REFERENCE_ADDR GW_NAME=reference GW_PID=$REFERENCE_PID \
+          load rest-get reference --pending "$OUT/pending-full.txt" --token-url "http://$HTTP_ADDR" ;;
+      rest) ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-get full --pending "$OUT/pending-full.txt" ;;
+      grpc) ROUND=$r D=$SEGMENT W=$(warmup_of $r) load grpc-get full --pending "$OUT/pending-full.txt" ;;
+    esac
+  done
 done
 if [[ -n $REFERENCE_PID ]]; then
   kill "$REFERENCE_PID" 2>/dev/null; wait "$REFERENCE_PID" 2>/dev/null || true
@@ -591,9 +602,14 @@ fi
 if redis-cli -u "$REDIS_URL" ping 2>/dev/null | grep -q PONG; then
   start_limited_gateway
   for ((r = 1; r <= ROUNDS; r++)); do
-    ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-get limits-off --pending "$OUT/pending-full.txt"
-    ROUND=$r D=$SEGMENT W=$(warmup_of $r) HTTP=$LIMITED_HTTP_ADDR GW_PID=$LIMITED_PID \
-      load rest-get redis-limits --pending "$OUT/pending-full.txt"
+    for row in $(in_turn $r off redis); do
+      if [[ $row == off ]]; then
+        ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-get limits-off --pending "$OUT/pending-full.txt"
+      else
+        ROUND=$r D=$SEGMENT W=$(warmup_of $r) HTTP=$LIMITED_HTTP_ADDR GW_PID=$LIMITED_PID \
+          load rest-get redis-limits --pending "$OUT/pending-full.txt"
+      fi
+    done
   done
   kill "$LIMITED_PID" 2>/dev/null; wait "$LIMITED_PID" 2>/dev/null || true
 else
@@ -606,23 +622,32 @@ say "partner HTTP rows: compression, cursor depth"
 dump_cursors >"$OUT/cursors.txt"
 HISTORY_PER_PROVIDER=$(( HISTORY / PROVIDERS ))
 for ((r = 1; r <= ROUNDS; r++)); do
-  for enc in identity gzip br zstd; do
+  for enc in $(in_turn $r identity gzip br zstd); do
     ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-list "enc-$enc" --pending "$OUT/pending-full.txt" \
       --list-limit 100 --accept-encoding "$enc"
   done
-  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-history first
-  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-history deep --cursors "$OUT/cursors.txt"
-  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-history offset-deep --history-offsets "$HISTORY_PER_PROVIDER"
+  for row in $(in_turn $r first deep offset-deep); do
+    case $row in
+      first) ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-history first ;;
+      deep) ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-history deep --cursors "$OUT/cursors.txt" ;;
+      offset-deep) ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-history offset-deep --history-offsets "$HISTORY_PER_PROVIDER" ;;
+    esac
+  done
 done
 # List cost against history: the same pending set with and without the history, each on its
-# own pair of servers, both up, in interleaved rounds (with history, without, REST then gRPC).
+# own pair of servers, both up, in interleaved rounds (REST with history, without, gRPC with,
+# without; the other way round in even rounds).
 say "list rows: $(commas "$HISTORY") non-pending against none, $ROUNDS interleaved round(s)"
 start_baseline_servers "$URL_NONE"
 for ((r = 1; r <= ROUNDS; r++)); do
-  for api in rest grpc; do
-    ROUND=$r D=$SEGMENT W=$(warmup_of $r) load "$api-list" full --pending "$OUT/pending-full.txt"
-    ROUND=$r D=$SEGMENT W=$(warmup_of $r) HTTP=$BASE_HTTP_ADDR GRPC=$BASE_GRPC_ADDR \
-      GW_PID=$BASE_GATEWAY_PID SVC_PID=$BASE_SERVICE_PID load "$api-list" none --pending "$OUT/pending-none.txt"
+  for row in $(in_turn $r rest:full rest:none grpc:full grpc:none); do
+    api=${row%%:*}
+    if [[ $row == *:full ]]; then
+      ROUND=$r D=$SEGMENT W=$(warmup_of $r) load "$api-list" full --pending "$OUT/pending-full.txt"
+    else
+      ROUND=$r D=$SEGMENT W=$(warmup_of $r) HTTP=$BASE_HTTP_ADDR GRPC=$BASE_GRPC_ADDR \
+        GW_PID=$BASE_GATEWAY_PID SVC_PID=$BASE_SERVICE_PID load "$api-list" none --pending "$OUT/pending-none.txt"
+    fi
   done
 done
 stop_baseline_servers
@@ -672,23 +697,27 @@ SQL
   fi
 fi
 
-# Start-service in rounds: REST, gRPC and (PostgreSQL) pgbench in turn, each round on fresh
-# pool tickets. The servers stay up, idle, while pgbench runs.
+# Start-service in rounds: REST, gRPC and (PostgreSQL) pgbench in turn (the other way round in
+# even rounds), each round on fresh pool tickets. The servers stay up, idle, while pgbench runs.
 TX_TOTAL=0
 for ((r = 1; r <= ROUNDS; r++)); do
-  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-start full --pool "$OUT/pool-rest-$r.txt"
-  ROUND=$r D=$SEGMENT W=$(warmup_of $r) load grpc-start full --pool "$OUT/pool-grpc-$r.txt"
-  if [[ $BACKEND == postgres ]]; then
-    wait_quiet
-    log=$OUT/pgbench-$r.log
-    pgbench_run "$SEGMENT" $(( PG_WARM_POOL + (r - 1) * PG_ROUND_POOL )) >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
-    TPS=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$log")
-    LAT=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$log")
-    TX=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$log")
-    TX_TOTAL=$(( TX_TOTAL + TX ))
-    say "pgbench round $r: $TPS tps, $TX transactions"
-    PGBENCH_ARGS+=(--pgbench-tps "$TPS" --pgbench-latency-ms "$LAT")
-  fi
+  for row in $(in_turn $r rest grpc pgbench); do
+    case $row in
+      rest) ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-start full --pool "$OUT/pool-rest-$r.txt" ;;
+      grpc) ROUND=$r D=$SEGMENT W=$(warmup_of $r) load grpc-start full --pool "$OUT/pool-grpc-$r.txt" ;;
+      pgbench)
+        [[ $BACKEND == postgres ]] || continue
+        wait_quiet
+        log=$OUT/pgbench-$r.log
+        pgbench_run "$SEGMENT" $(( PG_WARM_POOL + (r - 1) * PG_ROUND_POOL )) >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+        TPS=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$log")
+        LAT=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$log")
+        TX=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$log")
+        TX_TOTAL=$(( TX_TOTAL + TX ))
+        say "pgbench round $r: $TPS tps, $TX transactions"
+        PGBENCH_ARGS+=(--pgbench-tps "$TPS" --pgbench-latency-ms "$LAT") ;;
+    esac
+  done
 done
 stop_servers
 if [[ $BACKEND == postgres ]]; then
