@@ -54,7 +54,9 @@ environment: CARGO_TARGET_DIR (default ./target), BENCH_PG_URL (default postgres
   BENCH_GRPC_ADDR (127.0.0.1:55051), BENCH_HTTP_ADDR (127.0.0.1:58080), BENCH_METRICS_ADDR (127.0.0.1:59464),
   BENCH_REDIS_URL (redis://127.0.0.1:6379; the rate-limiter row, skipped when none answers),
   BENCH_LIMITED_HTTP_ADDR (127.0.0.1:28081), BENCH_LIMITED_METRICS_ADDR (127.0.0.1:29466),
-  BENCH_GATEWAY_METRICS_ADDR (127.0.0.1:59465), BENCH_GATEWAY_THREADS (1, as deployed)
+  BENCH_GATEWAY_METRICS_ADDR (127.0.0.1:59465), BENCH_GATEWAY_THREADS (1, as deployed),
+  BENCH_BASE_GRPC_ADDR, BENCH_BASE_HTTP_ADDR, BENCH_BASE_METRICS_ADDR, BENCH_BASE_GATEWAY_METRICS_ADDR
+  (127.0.0.1:55052, :58082, :59474, :59475: the pair on the database without history, for the list rows)
 TXT
 }
 
@@ -569,7 +571,7 @@ say "full shape: $HISTORY non-pending + $PENDING pending"
 start_servers "$URL_FULL" full
 C=1 load rest-get latency --pending "$OUT/pending-full.txt"
 C=1 load grpc-get latency --pending "$OUT/pending-full.txt"
-# The rows a target compares run in interleaved rounds (REST, gRPC, REST, gRPC, ...), so that
+# The rows a target compares run in interleaved rounds (REST, gRPC; gRPC, REST; ...), so that
 # the host's drift over the run hits both sides alike; the report pairs the rounds.
 warmup_of() { (( $1 == 1 )) && echo "$WARMUP" || echo "$NEXT_WARMUP"; }
 # The rows of round $1 ($2 …) in the order given, reversed in even rounds: the row that runs
