@@ -1,7 +1,14 @@
 //! The event log: what is written with each change, the pages, the watch, and resumption
 //! without gaps or repeats — also when transactions commit out of order and across replicas.
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use sqlx::Connection as _;
 
@@ -188,7 +195,7 @@ async fn concurrent_writers_lose_and_repeat_nothing_for_a_watch_and_a_poller(bac
     const WRITERS: usize = 8;
     const EACH: usize = 25;
     let Some(app) = TestApp::start(backend).await else { return };
-    let app = std::sync::Arc::new(app);
+    let app = Arc::new(app);
     let provider = Uuid::new_v4();
     let mut stream = watch(&app, provider, 0).await;
 
@@ -382,7 +389,7 @@ async fn writers_racing_the_sequencer_leave_no_event_unnumbered() {
     const SEQUENCERS: usize = 3;
     let Some(app) = TestApp::start(Backend::Postgres).await else { return };
     let url = app.database_url().to_owned();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
     let sequencers: Vec<_> = (0..SEQUENCERS)
         .map(|_| {
             tokio::spawn({
@@ -390,7 +397,7 @@ async fn writers_racing_the_sequencer_leave_no_event_unnumbered() {
                 async move {
                     let mut connection = sqlx::PgConnection::connect(&url).await.expect("connect");
                     let mut passes = 0_u64;
-                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    while !done.load(Ordering::Relaxed) {
                         sqlx::query("SELECT ticket_events_number()")
                             .execute(&mut connection)
                             .await
@@ -423,7 +430,7 @@ async fn writers_racing_the_sequencer_leave_no_event_unnumbered() {
     for writer in writers {
         writer.await.expect("a writer");
     }
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    done.store(true, Ordering::Relaxed);
     let mut passes = 0;
     for sequencer in sequencers {
         passes += sequencer.await.expect("a sequencer loop");

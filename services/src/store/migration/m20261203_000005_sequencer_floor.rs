@@ -39,10 +39,22 @@ const FLOOR_COLUMNS: &str = "ALTER TABLE ticket_events_head
     ADD COLUMN marker_seq bigint,
     ADD COLUMN marker_xid xid8;";
 
-/// `ticket_events_number()` with the floor: the same numbering, lock and notification as
-/// m20261203_000004's. (Its marker could pass a `seq` not yet handed out: m20261204_000006
-/// replaces it, and restores it on the way down.)
+/// How this migration's pass takes its marker: a read of the sequence's page. (It could pass a
+/// `seq` not yet handed out: m20261204_000006 takes it with `nextval` instead, and restores this
+/// on the way down.)
+const READ_MARKER: &str =
+    "    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
+        INTO issued FROM ticket_events_seq_seq AS s;";
+
+/// `ticket_events_number()` with the floor, as this migration creates it.
 pub(super) fn sequencer_with_floor() -> String {
+    sequencer_with_floor_marker(READ_MARKER)
+}
+
+/// `ticket_events_number()` with the floor — the same numbering, lock and notification as
+/// m20261203_000004's — where `take_marker` (PL/pgSQL statements, run after `horizon` is read
+/// and before anything is written) sets `issued`, the marker a new floor may rise to.
+pub(super) fn sequencer_with_floor_marker(take_marker: &str) -> String {
     format!(
         r"CREATE OR REPLACE FUNCTION ticket_events_number() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -56,8 +68,7 @@ BEGIN
     SELECT * INTO h FROM ticket_events_head;
     -- Both read before this transaction writes, so before it has a transaction id.
     horizon := pg_snapshot_xmin(pg_current_snapshot());
-    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
-        INTO issued FROM ticket_events_seq_seq AS s;
+{take_marker}
     WITH staged AS (
         SELECT seq, row_number() OVER (ORDER BY seq) AS n
         FROM ticket_events WHERE id IS NULL AND seq > h.floor ORDER BY seq LIMIT 1000

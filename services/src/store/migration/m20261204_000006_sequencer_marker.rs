@@ -32,64 +32,23 @@
 use sea_orm_migration::prelude::*;
 
 use super::{
-    m20261203_000004_sequencer_hands_out::{SEQUENCER_LOCK_KEY, on_postgres},
-    m20261203_000005_sequencer_floor::sequencer_with_floor,
+    m20261203_000004_sequencer_hands_out::on_postgres,
+    m20261203_000005_sequencer_floor::{sequencer_with_floor, sequencer_with_floor_marker},
 };
 
 #[derive(Debug, DeriveMigrationName)]
 pub(crate) struct Migration;
 
+/// How the pass takes its marker now: only when it may set a new one, a value above every `seq`
+/// handed out so far. (`nextval` may give the transaction its id; it does so after every earlier
+/// writer took its `seq`, so after they took their ids.)
+const TAKE_MARKER: &str = "    IF h.marker_xid IS NULL OR h.marker_xid < horizon THEN
+        issued := nextval('ticket_events_seq_seq');
+    END IF;";
+
 /// `ticket_events_number()` whose marker comes from `nextval`; otherwise m20261203_000005's.
 fn sequencer_with_taken_marker() -> String {
-    format!(
-        r"CREATE OR REPLACE FUNCTION ticket_events_number() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    h ticket_events_head%ROWTYPE;
-    horizon xid8;
-    issued bigint;
-    numbered bigint;
-    newest bigint;
-BEGIN
-    PERFORM pg_advisory_xact_lock({SEQUENCER_LOCK_KEY});
-    SELECT * INTO h FROM ticket_events_head;
-    -- Read before this transaction writes, so before it has a transaction id.
-    horizon := pg_snapshot_xmin(pg_current_snapshot());
-    IF h.marker_xid IS NULL OR h.marker_xid < horizon THEN
-        -- This pass may set a new marker: take a value above every seq handed out so far.
-        -- (nextval may give this transaction its id; it does so after every earlier writer
-        -- took its seq, so after they took their ids.)
-        issued := nextval('ticket_events_seq_seq');
-    END IF;
-    WITH staged AS (
-        SELECT seq, row_number() OVER (ORDER BY seq) AS n
-        FROM ticket_events WHERE id IS NULL AND seq > h.floor ORDER BY seq LIMIT 1000
-    ), done AS (
-        UPDATE ticket_events AS e SET id = h.id + staged.n
-        FROM staged
-        WHERE e.seq = staged.seq
-        RETURNING e.seq
-    )
-    SELECT count(*), max(done.seq) INTO numbered, newest FROM done;
-    IF numbered > 0 THEN
-        IF h.marker_xid IS NOT NULL AND h.marker_xid < horizon THEN
-            -- Every writer of a seq below the marker had ended before this pass's snapshot:
-            -- this pass numbered all of their events, unless its batch was full.
-            h.floor := greatest(h.floor, CASE WHEN numbered < 1000 THEN h.marker_seq
-                                              ELSE least(h.marker_seq, newest) END);
-            h.marker_xid := NULL;
-        END IF;
-        IF h.marker_xid IS NULL THEN
-            h.marker_seq := issued;
-            h.marker_xid := pg_current_xact_id();
-        END IF;
-        UPDATE ticket_events_head SET id = h.id + numbered, floor = h.floor,
-            marker_seq = h.marker_seq, marker_xid = h.marker_xid;
-        PERFORM pg_notify('ticket_events', (h.id + numbered)::text);
-    END IF;
-    RETURN numbered;
-END
-$$;"
-    )
+    sequencer_with_floor_marker(TAKE_MARKER)
 }
 
 /// Back to a scan from the start with no marker: what the old marker may have stranded is
