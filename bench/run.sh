@@ -8,6 +8,7 @@
 #   bench/run.sh --sqlite        # SQLite, 100,000 non-pending + 10,000 pending tickets
 #   bench/run.sh --quick         # 5 s runs, 100,000 (PG) / 20,000 (SQLite) non-pending
 #   bench/run.sh --events        # the live event feed: streams while tickets are created (only)
+#   bench/run.sh --instructions  # instructions per get of each server, under callgrind (only)
 #
 # Everything runs on this machine; only loopback addresses are used. The databases it creates
 # (tickets_bench, tickets_bench_none; SQLite files under the output directory) are dropped at
@@ -49,6 +50,9 @@ usage: bench/run.sh [options]
   --streams-per-connection N  HTTP/2 streams per connection in --events (default 100); 0: one
                         HTTP/1.1 connection per stream
   --hold-idle S         keep the idle streams of --events open S more seconds, to inspect the gateway
+  --instructions        count only the instructions each server runs per get (REST and gRPC, one request
+                        in flight) under valgrind's callgrind: deterministic, unlike the host's timings,
+                        so a change's effect shows in one run (bench/README.md, "Instructions per get")
 environment: CARGO_TARGET_DIR (default ./target), BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432),
   BENCH_RUST_LOG (default info) and BENCH_LOG_FORMAT (default json) for both servers, as deployed,
   BENCH_GRPC_ADDR (127.0.0.1:55051), BENCH_HTTP_ADDR (127.0.0.1:58080), BENCH_METRICS_ADDR (127.0.0.1:59464),
@@ -62,7 +66,7 @@ TXT
 
 BACKEND=postgres QUICK=0 DURATION="" WARMUP="" CONCURRENCY=32 HISTORY="" PENDING=10000 PROVIDERS=10
 DB_CONNECTIONS=10 POOL_RATE=8000 ROUNDS="" CLIENT_THREADS=1 OUT="" BUILD=1 KEEP=0 WAIT_IDLE=60 PERF=0
-EVENTS=0 SUBSCRIBERS=1000 EVENT_RATE=500 IDLE_STREAMS=10000 STREAMS_PER_CONNECTION=100 HOLD_IDLE=0
+INSTRUCTIONS=0 EVENTS=0 SUBSCRIBERS=1000 EVENT_RATE=500 IDLE_STREAMS=10000 STREAMS_PER_CONNECTION=100 HOLD_IDLE=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --postgres) BACKEND=postgres ;;
@@ -84,6 +88,7 @@ while [[ $# -gt 0 ]]; do
     --perf) PERF=1 ;;
     --keep) KEEP=1 ;;
     --events) EVENTS=1 ;;
+    --instructions) INSTRUCTIONS=1 ;;
     --subscribers) SUBSCRIBERS=$2; shift ;;
     --event-rate) EVENT_RATE=$2; shift ;;
     --idle-streams) IDLE_STREAMS=$2; shift ;;
@@ -94,6 +99,10 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
+if [[ $INSTRUCTIONS == 1 ]]; then
+  QUICK=1 HISTORY=${HISTORY:-0} DURATION=${DURATION:-20}
+  command -v valgrind >/dev/null || { echo "--instructions needs valgrind (apt-get install -y valgrind)" >&2; exit 1; }
+fi
 if [[ $QUICK == 1 ]]; then
   DURATION=${DURATION:-5} WARMUP=${WARMUP:-1} ROUNDS=${ROUNDS:-1}
   [[ $BACKEND == postgres ]] && HISTORY=${HISTORY:-100000} || HISTORY=${HISTORY:-20000}
@@ -177,7 +186,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+# Whether something listens on $1 (host:port): asked of the kernel, not by connecting, where
+# ss is at hand. A connect to a loopback port nobody listens on can be given that same port as
+# its source and connect to itself (TCP simultaneous open); the socket then holds the port in
+# TIME_WAIT for a minute and the server cannot bind it. Seen when a slow start (--instructions)
+# made the readiness loop below connect hundreds of times.
+listening() {
+  if command -v ss >/dev/null; then [[ -n $(ss -Hltn "sport = :${1##*:}") ]]
+  else (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; fi
+}
+port_free() { ! listening "$1"; }
 for addr in "$GRPC_ADDR" "$HTTP_ADDR" "$METRICS_ADDR" "$GATEWAY_METRICS_ADDR"; do
   port_free "$addr" || { echo "$addr is in use (set BENCH_*_ADDR)" >&2; exit 1; }
 done
@@ -201,17 +219,17 @@ start_servers() {
   env -u OTEL_EXPORTER_OTLP_ENDPOINT RUST_LOG="$LOG_FILTER" LOG_FORMAT="$LOG_FORMAT" \
     TICKETS_DATABASE_URL="$url" TICKETS_GRPC_ADDR="$GRPC_ADDR" TICKETS_METRICS_ADDR="$METRICS_ADDR" \
     TICKETS_DB_MAX_CONNECTIONS="$DB_CONNECTIONS" TICKETS_TOKEN_PUBLIC_KEY_FILE="$OUT/signing-key.pem" \
-    "$BIN/ticket-service" >"$OUT/service-$tag.log" 2>&1 &
+    ${CALLGRIND:+valgrind --tool=callgrind "--callgrind-out-file=$OUT/callgrind-service.%p"} "$BIN/ticket-service" >"$OUT/service-$tag.log" 2>&1 &
   SERVICE_PID=$!
   env -u OTEL_EXPORTER_OTLP_ENDPOINT RUST_LOG="$LOG_FILTER" LOG_FORMAT="$LOG_FORMAT" \
     GATEWAY_HTTP_ADDR="$HTTP_ADDR" GATEWAY_TICKET_SERVICE_URL="http://$GRPC_ADDR" \
     GATEWAY_CREDENTIALS_FILE="$OUT/clients.toml" GATEWAY_RATE_LIMIT_PER_SECOND=0 GATEWAY_DAILY_QUOTA=0 \
     GATEWAY_WORKER_THREADS="${BENCH_GATEWAY_THREADS:-1}" GATEWAY_SIGNING_KEY_FILE="$OUT/signing-key.pem" \
     GATEWAY_METRICS_ADDR="$GATEWAY_METRICS_ADDR" GATEWAY_MAX_STREAMS_PER_CLIENT=100000 \
-    "$BIN/ticket-gateway" >"$OUT/gateway-$tag.log" 2>&1 &
+    ${CALLGRIND:+valgrind --tool=callgrind "--callgrind-out-file=$OUT/callgrind-gateway.%p"} "$BIN/ticket-gateway" >"$OUT/gateway-$tag.log" 2>&1 &
   GATEWAY_PID=$!
-  for _ in $(seq 1 300); do
-    if curl -sf "http://$HTTP_ADDR/readyz" >/dev/null 2>&1; then return 0; fi
+  for _ in $(seq 1 "${READY_TRIES:-300}"); do
+    if listening "$HTTP_ADDR" && curl -sf "http://$HTTP_ADDR/readyz" >/dev/null 2>&1; then return 0; fi
     for pid in $SERVICE_PID $GATEWAY_PID; do
       kill -0 "$pid" 2>/dev/null || { echo "a server exited; see $OUT/*-$tag.log" >&2; tail -n 20 "$OUT"/*-"$tag".log >&2; exit 1; }
     done
@@ -236,7 +254,8 @@ start_baseline_servers() {
 # end of its log $3) or the time runs out ($4 names it).
 wait_answering() {
   for _ in $(seq 1 300); do
-    curl -sf "$1" >/dev/null 2>&1 && return 0
+    local authority=${1#*://}; authority=${authority%%/*}
+    listening "$authority" && curl -sf "$1" >/dev/null 2>&1 && return 0
     kill -0 "$2" 2>/dev/null || { tail -n 20 "$3" >&2; exit 1; }
     sleep 0.1
   done
@@ -565,6 +584,58 @@ else
   URL_NONE="sqlite://$OUT/$DB_NONE.db?mode=rwc" URL_FULL="sqlite://$OUT/$DB_FULL.db?mode=rwc"
 fi
 say "seeded"
+
+# --- instructions per get (--instructions): both servers under callgrind ------------------------
+# Instruction counts do not depend on the host's speed or its other load, so one run shows a
+# change's effect that the timed rows cannot separate from the host's drift. One request in
+# flight (no batching to vary between runs); each row runs a while before the counters are
+# zeroed (connections made, tokens issued and their signatures checked), then for $DURATION s;
+# the requests counted are the service's own count of the calls in that span.
+service_gets() {
+  curl -sf "http://$METRICS_ADDR/metrics" \
+    | awk '/^grpc_server_requests_total\{/ && /GetPendingTicket/ && /"OK"/ {n += $NF} END {printf "%d\n", n}'
+}
+if [[ $INSTRUCTIONS == 1 ]]; then
+  rm -f "$OUT"/callgrind-*
+  CALLGRIND=1 READY_TRIES=1200 start_servers "$URL_FULL" instructions
+  report=$OUT/instructions.md
+  {
+    echo "# Instructions per get ($BACKEND, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+    echo
+    echo "| row | requests | gateway Ir / request | service Ir / request |"
+    echo "|---|---|---|---|"
+  } >"$report"
+  for row in rest-get grpc-get; do
+    say "instructions: $row"
+    C=1 D=$(( ${DURATION%.*} + 30 )) W=0 WAIT_IDLE=0 load "$row" instructions --pending "$OUT/pending-full.txt" >/dev/null &
+    loader=$!
+    sleep 10
+    before=$(service_gets)
+    for pid in $GATEWAY_PID $SERVICE_PID; do callgrind_control -z "$pid" >/dev/null; done
+    sleep "$DURATION"
+    for who in gateway:$GATEWAY_PID service:$SERVICE_PID; do
+      callgrind_control -d "$row" "${who#*:}" >/dev/null
+      mv "$(ls -t "$OUT/callgrind-${who%%:*}.${who#*:}".[0-9]* | head -n 1)" "$OUT/callgrind-$row-${who%%:*}.out"
+    done
+    after=$(service_gets)
+    pkill -P "$loader" 2>/dev/null || true; wait "$loader" 2>/dev/null || true
+    requests=$(( after - before ))
+    (( requests > 0 )) || { echo "no gets counted in the window" >&2; exit 1; }
+    line="| $row | $requests"
+    for who in gateway:$GATEWAY_PID service:$SERVICE_PID; do
+      dump=$OUT/callgrind-$row-${who%%:*}.out
+      callgrind_annotate --inclusive=yes --threshold=99 "$dump" 2>/dev/null | cut -c1-220 \
+        | awk "NR <= 80" >"$OUT/instructions-$row-${who%%:*}.txt"
+      total=$(awk '/^summary:/ {print $2}' "$dump")
+      line+=" | $(commas $(( total / requests )))"
+    done
+    echo "$line |" >>"$report"
+  done
+  stop_servers
+  cat "$report"
+  say "done: $report (top functions, inclusive: $OUT/instructions-*.txt; callgrind_annotate $OUT/callgrind-*.out)"
+  exit 0
+fi
 
 # --- runs ----------------------------------------------------------------------------------------
 say "full shape: $HISTORY non-pending + $PENDING pending"
