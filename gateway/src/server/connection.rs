@@ -372,10 +372,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Metered<T> {
         if allowed == wanted {
             ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
         } else {
-            // Less than the caller's buffer may be read: read into a small one and copy (only
-            // for heads past their free part, never on an ordinary request).
-            let mut scratch = [0u8; MAX_CHUNK];
-            let mut limited = ReadBuf::new(&mut scratch[..allowed.min(MAX_CHUNK)]);
+            // Less than the caller's buffer may be read: read into a small one and copy. A
+            // head past its free part, and also the read hyper makes right after each head,
+            // before the request has begun (which as a rule finds nothing). Uninitialised:
+            // zeroing the 8 KiB was 8,200 of the 8,300 instructions of memset per request.
+            let mut scratch = [MaybeUninit::<u8>::uninit(); MAX_CHUNK];
+            let mut limited = ReadBuf::uninit(&mut scratch[..allowed.min(MAX_CHUNK)]);
             ready!(Pin::new(&mut self.inner).poll_read(cx, &mut limited))?;
             buf.put_slice(limited.filled());
         }
