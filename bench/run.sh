@@ -624,8 +624,9 @@ if [[ $INSTRUCTIONS == 1 ]]; then
     line="| $row | $requests"
     for who in gateway:$GATEWAY_PID service:$SERVICE_PID; do
       dump=$OUT/callgrind-$row-${who%%:*}.out
+      python3 "$ROOT/bench/callgrind_self.py" "$dump" "$requests" --top 80 >"$OUT/instructions-$row-${who%%:*}.txt"
       callgrind_annotate --inclusive=yes --threshold=99 "$dump" 2>/dev/null | cut -c1-220 \
-        | awk "NR <= 80" >"$OUT/instructions-$row-${who%%:*}.txt"
+        | awk "NR <= 120" >"$OUT/instructions-$row-${who%%:*}.inclusive.txt"
       total=$(awk '/^summary:/ {print $2}' "$dump")
       line+=" | $(commas $(( total / requests )))"
     done
@@ -633,7 +634,7 @@ if [[ $INSTRUCTIONS == 1 ]]; then
   done
   stop_servers
   cat "$report"
-  say "done: $report (top functions, inclusive: $OUT/instructions-*.txt; callgrind_annotate $OUT/callgrind-*.out)"
+  say "done: $report (per function: $OUT/instructions-*.txt; bench/callgrind_self.py on $OUT/callgrind-*.out)"
   exit 0
 fi
 
