@@ -8,7 +8,7 @@
 #   bench/run.sh --sqlite        # SQLite, 100,000 non-pending + 10,000 pending tickets
 #   bench/run.sh --quick         # 5 s runs, 100,000 (PG) / 20,000 (SQLite) non-pending
 #   bench/run.sh --events        # the live event feed: streams while tickets are created (only)
-#   bench/run.sh --instructions  # instructions per get of each server, under callgrind (only)
+#   bench/run.sh --instructions  # instructions per request of each server, under callgrind (only)
 #
 # Everything runs on this machine; only loopback addresses are used. The databases it creates
 # (tickets_bench, tickets_bench_none; SQLite files under the output directory) are dropped at
@@ -50,9 +50,9 @@ usage: bench/run.sh [options]
   --streams-per-connection N  HTTP/2 streams per connection in --events (default 100); 0: one
                         HTTP/1.1 connection per stream
   --hold-idle S         keep the idle streams of --events open S more seconds, to inspect the gateway
-  --instructions        count only the instructions each server runs per get (REST and gRPC, one request
+  --instructions        count only the instructions each server runs per get and start-service (REST and gRPC, one request
                         in flight) under valgrind's callgrind: deterministic, unlike the host's timings,
-                        so a change's effect shows in one run (bench/README.md, "Instructions per get")
+                        so a change's effect shows in one run (bench/README.md, "Instructions per request")
 environment: CARGO_TARGET_DIR (default ./target), BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432),
   BENCH_RUST_LOG (default info) and BENCH_LOG_FORMAT (default json) for both servers, as deployed,
   BENCH_GRPC_ADDR (127.0.0.1:55051), BENCH_HTTP_ADDR (127.0.0.1:58080), BENCH_METRICS_ADDR (127.0.0.1:59464),
@@ -585,42 +585,49 @@ else
 fi
 say "seeded"
 
-# --- instructions per get (--instructions): both servers under callgrind ------------------------
+# --- instructions per request (--instructions): both servers under callgrind -------------------
 # Instruction counts do not depend on the host's speed or its other load, so one run shows a
 # change's effect that the timed rows cannot separate from the host's drift. One request in
 # flight (no batching to vary between runs); each row runs a while before the counters are
 # zeroed (connections made, tokens issued and their signatures checked), then for $DURATION s;
 # the requests counted are the service's own count of the calls in that span.
-service_gets() {
+service_calls() { # $1: the RPC's method name → its OK answers so far
   curl -sf "http://$METRICS_ADDR/metrics" \
-    | awk '/^grpc_server_requests_total\{/ && /GetPendingTicket/ && /"OK"/ {n += $NF} END {printf "%d\n", n}'
+    | awk -v method="$1" '/^grpc_server_requests_total\{/ && index($0, "/" method "\"") && /"OK"/ {n += $NF} END {printf "%d\n", n}'
 }
 if [[ $INSTRUCTIONS == 1 ]]; then
   rm -f "$OUT"/callgrind-*
+  # Start-service pools: more than one request in flight under callgrind can take in the rows.
+  if [[ $BACKEND == postgres ]]; then POOL=20000 ROUNDS=1 add_pools_postgres; settle_postgres $DB_FULL
+  else POOL=20000 ROUNDS=1 add_pools_sqlite; fi
   CALLGRIND=1 READY_TRIES=1200 start_servers "$URL_FULL" instructions
   report=$OUT/instructions.md
   {
-    echo "# Instructions per get ($BACKEND, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+    echo "# Instructions per request ($BACKEND, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown))"
     echo
     echo "| row | requests | gateway Ir / request | service Ir / request |"
     echo "|---|---|---|---|"
   } >"$report"
-  for row in rest-get grpc-get; do
+  for row in rest-get grpc-get rest-start grpc-start; do
     say "instructions: $row"
-    C=1 D=$(( ${DURATION%.*} + 30 )) W=0 WAIT_IDLE=0 load "$row" instructions --pending "$OUT/pending-full.txt" >/dev/null &
+    case $row in
+      *-get) method=GetPendingTicket input=(--pending "$OUT/pending-full.txt") ;;
+      *-start) method=StartService input=(--pool "$OUT/pool-${row%-start}.txt") ;;
+    esac
+    C=1 D=$(( ${DURATION%.*} + 30 )) W=0 WAIT_IDLE=0 load "$row" instructions "${input[@]}" >/dev/null &
     loader=$!
     sleep 10
-    before=$(service_gets)
+    before=$(service_calls $method)
     for pid in $GATEWAY_PID $SERVICE_PID; do callgrind_control -z "$pid" >/dev/null; done
     sleep "$DURATION"
     for who in gateway:$GATEWAY_PID service:$SERVICE_PID; do
       callgrind_control -d "$row" "${who#*:}" >/dev/null
       mv "$(ls -t "$OUT/callgrind-${who%%:*}.${who#*:}".[0-9]* | head -n 1)" "$OUT/callgrind-$row-${who%%:*}.out"
     done
-    after=$(service_gets)
+    after=$(service_calls $method)
     pkill -P "$loader" 2>/dev/null || true; wait "$loader" 2>/dev/null || true
     requests=$(( after - before ))
-    (( requests > 0 )) || { echo "no gets counted in the window" >&2; exit 1; }
+    (( requests > 0 )) || { echo "no $method calls counted in the window" >&2; exit 1; }
     line="| $row | $requests"
     for who in gateway:$GATEWAY_PID service:$SERVICE_PID; do
       dump=$OUT/callgrind-$row-${who%%:*}.out
