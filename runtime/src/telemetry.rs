@@ -199,11 +199,11 @@ where
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let extensions = span.extensions();
-                if let Some(fields) = extensions.get::<FormattedFields<N>>() {
-                    if !fields.is_empty() {
-                        line.push(b',');
-                        line.extend_from_slice(fields.as_bytes());
-                    }
+                if let Some(fields) = extensions.get::<FormattedFields<N>>()
+                    && !fields.is_empty()
+                {
+                    line.push(b',');
+                    line.extend_from_slice(fields.as_bytes());
                 }
             }
         }
