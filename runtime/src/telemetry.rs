@@ -246,6 +246,7 @@ impl JsonMembers {
     /// The members of `fields`, without the braces.
     fn members(fields: impl RecordFields) -> Result<String, fmt::Error> {
         let mut line = Vec::with_capacity(128);
+        // `member` puts no comma after an opening brace: written as an object, kept without it.
         line.push(b'{');
         fields.record(&mut JsonVisitor(&mut line));
         line.remove(0);
