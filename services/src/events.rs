@@ -20,13 +20,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sea_orm::{DatabaseConnection, DbBackend, SqlxPostgresConnector};
+use sea_orm::{DatabaseConnection, DbBackend};
 use sqlx::postgres::{PgListener, PgNotification, PgPoolOptions};
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::{
     domain::{Error, TicketEvent},
-    store::events,
+    store::{Parked, events},
 };
 
 /// How often the hub reads new events without being told to.
@@ -52,9 +52,10 @@ pub(crate) type Live = broadcast::Receiver<Arc<TicketEvent>>;
 pub struct Hub {
     /// The service's pool: for pruning.
     db: DatabaseConnection,
-    /// The hub's own connection (PostgreSQL; the service's pool on SQLite): numbering and
-    /// reading new events never queue behind the calls waiting for a pooled connection.
-    own: DatabaseConnection,
+    /// The hub's own connection (PostgreSQL, parked between passes: `store::events::hub_store`;
+    /// the service's pool on SQLite): numbering and reading new events never queue behind the
+    /// calls waiting for a pooled connection.
+    own: Parked,
     sender: broadcast::Sender<Arc<TicketEvent>>,
     wake: Arc<Notify>,
     closing: watch::Sender<bool>,
@@ -69,15 +70,7 @@ impl Hub {
     /// A hub over `db` that keeps events for `retention`; nothing happens until [`run`](Self::run).
     #[must_use]
     pub fn new(db: DatabaseConnection, retention: Duration) -> Self {
-        let own = match db.get_database_backend() {
-            DbBackend::Postgres => {
-                let options = db.get_postgres_connection_pool().connect_options();
-                let pool =
-                    PgPoolOptions::new().max_connections(1).connect_lazy_with((*options).clone());
-                SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
-            }
-            _ => db.clone(),
-        };
+        let own = events::hub_store(&db);
         Self {
             db,
             own,
@@ -227,7 +220,7 @@ impl Hub {
     /// from the database themselves).
     async fn start(&self) -> i64 {
         loop {
-            match events::head(&self.own).await {
+            match events::head_of(&self.own).await {
                 Ok(head) => {
                     self.started.send_replace(true);
                     return head;

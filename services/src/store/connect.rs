@@ -72,23 +72,28 @@ pub fn connect(url: &str, settings: PoolSettings) -> anyhow::Result<DatabaseConn
         Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let options = PgConnectOptions::from_str(url)?.application_name("ticket-service");
-        let pool = PgPoolOptions::new()
+        let pool = postgres_pool_options()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
-            .test_before_acquire(false)
-            .before_acquire(|connection, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IF_IDLE_FOR {
-                        sqlx::Connection::ping(connection).await?;
-                    }
-                    Ok(true)
-                })
-            })
             .connect_lazy_with(options);
         Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
     } else {
         anyhow::bail!("TICKETS_DATABASE_URL must start with sqlite: or postgres:")
     }
+}
+
+/// The options of every PostgreSQL pool of the service: a connection is pinged before use only
+/// when it sat idle for [`PING_IF_IDLE_FOR`] or longer (see [`connect`]); sqlx's default pings
+/// every checkout.
+pub(crate) fn postgres_pool_options() -> PgPoolOptions {
+    PgPoolOptions::new().test_before_acquire(false).before_acquire(|connection, meta| {
+        Box::pin(async move {
+            if meta.idle_for >= PING_IF_IDLE_FOR {
+                sqlx::Connection::ping(connection).await?;
+            }
+            Ok(true)
+        })
+    })
 }
 
 /// Applies every pending migration, safely when several replicas start at once.

@@ -8,11 +8,14 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult as _, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait as _, Select, Statement,
+    QueryOrder, QueryResult, QuerySelect, QueryTrait as _, Select, SqlxPostgresConnector,
+    Statement,
 };
 use uuid::Uuid;
 
-use super::{convert::event_from_row, entity::ticket_event};
+use super::{
+    Parked, connect::postgres_pool_options, convert::event_from_row, entity::ticket_event,
+};
 use crate::domain::{Error, EventLimit, EventPosition, EventQuery, ProviderId, TicketEvent};
 
 /// The most events one hub read returns, and one pruning pass looks at.
@@ -92,13 +95,21 @@ const BEYOND_NEWEST: &str =
 ///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
-pub(crate) async fn since(db: &DatabaseConnection, after: i64) -> Result<Vec<TicketEvent>, Error> {
-    let events = read_window(db, after).await?;
-    past_a_pruned_stretch_if_empty(db, after, events).await
+pub(crate) async fn since(store: &Parked, after: i64) -> Result<Vec<TicketEvent>, Error> {
+    let events = read_window(store, after).await?;
+    past_a_pruned_stretch_if_empty(store, after, events).await
 }
 
-async fn read_window(db: &DatabaseConnection, after: i64) -> Result<Vec<TicketEvent>, Error> {
-    since_query(after).all(db).await?.into_iter().map(event_from_row).collect()
+async fn read_window(store: &Parked, after: i64) -> Result<Vec<TicketEvent>, Error> {
+    let statement = since_query(after).build(store.db().get_database_backend());
+    events_of(&store.query_all(statement).await?)
+}
+
+/// The events of `rows` (whole `ticket_events` rows).
+fn events_of(rows: &[QueryResult]) -> Result<Vec<TicketEvent>, Error> {
+    rows.iter()
+        .map(|row| event_from_row(ticket_event::Model::from_query_result(row, "")?))
+        .collect()
 }
 
 /// `events`, the window read after `after`; when it is empty, what follows `after`: nothing,
@@ -108,14 +119,14 @@ async fn read_window(db: &DatabaseConnection, after: i64) -> Result<Vec<TicketEv
 /// before it would never move again. One probe of the id index (`min` is planned as the first
 /// entry after `after`).
 async fn past_a_pruned_stretch_if_empty(
-    db: &DatabaseConnection,
+    store: &Parked,
     after: i64,
     events: Vec<TicketEvent>,
 ) -> Result<Vec<TicketEvent>, Error> {
     if !events.is_empty() {
         return Ok(events);
     }
-    let next = next_query(after).into_tuple::<Option<i64>>().one(db).await?.flatten();
+    let next = scalar(store, next_query(after), "next").await?;
     match next {
         Some(next) if next > after.saturating_add(i64::from(BATCH)) => {
             tracing::warn!(
@@ -123,7 +134,7 @@ async fn past_a_pruned_stretch_if_empty(
                 next,
                 "events after the hub's position were pruned; continuing from the oldest retained"
             );
-            read_window(db, next - 1).await
+            read_window(store, next - 1).await
         }
         _ => Ok(Vec::new()),
     }
@@ -175,14 +186,31 @@ pub fn hot_statements(
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
 pub(crate) async fn head(db: &DatabaseConnection) -> Result<i64, Error> {
-    Ok(ticket_event::Entity::find()
-        .select_only()
-        .column_as(ticket_event::Column::Id.max(), "head")
-        .into_tuple::<Option<i64>>()
-        .one(db)
-        .await?
-        .flatten()
-        .unwrap_or(0))
+    Ok(head_query().into_tuple::<Option<i64>>().one(db).await?.flatten().unwrap_or(0))
+}
+
+/// [`head`], on the hub's own store.
+///
+/// # Errors
+/// `Unavailable` when the store cannot be reached.
+pub(crate) async fn head_of(store: &Parked) -> Result<i64, Error> {
+    Ok(scalar(store, head_query(), "head").await?.unwrap_or(0))
+}
+
+fn head_query() -> Select<ticket_event::Entity> {
+    ticket_event::Entity::find().select_only().column_as(ticket_event::Column::Id.max(), "head")
+}
+
+/// The nullable `bigint` column `column` of the one row `query` returns, run on `store`: the
+/// hub's statements all go through its parked connection (its pool has no other to give).
+async fn scalar(
+    store: &Parked,
+    query: Select<ticket_event::Entity>,
+    column: &str,
+) -> Result<Option<i64>, Error> {
+    let statement = query.build(store.db().get_database_backend());
+    let row = store.query_one(statement).await?;
+    Ok(row.map(|row| row.try_get::<Option<i64>>("", column)).transpose()?.flatten())
 }
 
 /// Numbers the staged events (PostgreSQL), then every provider's events after `after`, oldest
@@ -202,25 +230,30 @@ pub(crate) async fn head(db: &DatabaseConnection) -> Result<i64, Error> {
 ///
 /// # Errors
 /// `Unavailable` when the store cannot be reached.
-pub(crate) async fn advance(
-    db: &DatabaseConnection,
-    after: i64,
-) -> Result<Vec<TicketEvent>, Error> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return since(db, after).await;
+pub(crate) async fn advance(store: &Parked, after: i64) -> Result<Vec<TicketEvent>, Error> {
+    if store.db().get_database_backend() != DbBackend::Postgres {
+        return since(store, after).await;
     }
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT * FROM ticket_events_advance($1) ORDER BY id",
         [after.into()],
     );
-    let events = ticket_event::Model::find_by_statement(statement)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(event_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    past_a_pruned_stretch_if_empty(db, after, events).await
+    let events = events_of(&store.query_all(statement).await?)?;
+    past_a_pruned_stretch_if_empty(store, after, events).await
+}
+
+/// The hub's own store over `db`: on PostgreSQL a pool of one connection of its own, parked
+/// between the hub's statements (no round trip to ping it per pass while passes come often;
+/// see `Parked`), so that numbering and reading new events never queue behind the calls
+/// waiting for a pooled connection. On SQLite, `db` itself.
+pub(crate) fn hub_store(db: &DatabaseConnection) -> Parked {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Parked::new(db.clone());
+    }
+    let options = db.get_postgres_connection_pool().connect_options();
+    let pool = postgres_pool_options().max_connections(1).connect_lazy_with((*options).clone());
+    Parked::dedicated(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
 }
 
 /// Deletes the events that occurred before `cut`, oldest first, never the newest one (ids

@@ -22,7 +22,13 @@
 //!   rest stay in the pool for everything else (transactions, the events pages, the health
 //!   check). The database sees no more connections than `TICKETS_DB_MAX_CONNECTIONS`.
 //!
-//! SQLite calls, and every call on a pool of one connection, run through the pool as before.
+//! The event hub's numbering and reads (`store::events::hub_store`) use the same parking on a
+//! pool of one connection of their own, every connection of it parked ([`Parked::dedicated`]):
+//! without it, each pass of the hub cost two round trips more than its one statement (sqlx's
+//! default ping when the connection is taken, and the ping when it is given back).
+//!
+//! SQLite calls, and every call on a request-path pool of one connection, run through the pool
+//! as before.
 
 use std::{
     sync::{Arc, Mutex},
@@ -76,6 +82,18 @@ impl Parked {
     /// Parks connections of `db`'s pool when it is PostgreSQL with two or more connections:
     /// all but a fifth of them (at least one), which stay for the other queries.
     pub(crate) fn new(db: DatabaseConnection) -> Self {
+        Self::with_room(db, room)
+    }
+
+    /// Parks every connection of `db`'s pool when it is PostgreSQL: for a pool that one task
+    /// uses, one statement at a time (the event hub's own connection), where no other query
+    /// needs one to stay in the pool.
+    pub(crate) fn dedicated(db: DatabaseConnection) -> Self {
+        Self::with_room(db, |size| size)
+    }
+
+    /// Parks up to `room(pool size)` connections of `db`'s pool when it is PostgreSQL.
+    fn with_room(db: DatabaseConnection, room: fn(usize) -> usize) -> Self {
         let leases = (db.get_database_backend() == DbBackend::Postgres)
             .then(|| db.get_postgres_connection_pool().clone())
             .and_then(|pool| {

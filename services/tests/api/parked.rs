@@ -1,6 +1,7 @@
 //! The connections parked for the one-statement calls (PostgreSQL; services/src/store/parked.rs):
 //! one the database dropped is not reused, and one whose call was cancelled mid-statement is
-//! not parked again.
+//! not parked again. The event hub parks its own connection the same way: one the database
+//! dropped does not stop the events.
 
 use std::{
     sync::{
@@ -11,12 +12,13 @@ use std::{
 };
 
 use sqlx::Connection as _;
+use tickets_contract::v2;
 use tickets_testing::Backend;
 use tokio::sync::mpsc;
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, as_provider, get, start};
+use crate::helpers::{TestApp, as_provider, get, new_ticket, start};
 
 /// Ends every connection the service holds to its test database.
 async fn cut_every_connection(app: &TestApp) -> usize {
@@ -135,4 +137,42 @@ async fn a_call_cancelled_mid_statement_does_not_leave_its_connection_to_the_nex
         assert_eq!(read.id, other.id);
     }
     lock.rollback().await.unwrap();
+}
+
+/// The hub's statements run on its one parked connection (its pool has no other): after the
+/// database drops it, the hub takes a new one, and events flow again.
+#[tokio::test]
+async fn after_the_database_drops_its_connections_the_hub_hands_out_events_again() {
+    const PATIENCE: Duration = Duration::from_secs(20);
+    let Some(app) = TestApp::start(Backend::Postgres).await else { return };
+    let provider = Uuid::new_v4();
+    let request = v2::WatchTicketEventsRequest { after: Some(0) };
+    let mut watch = app
+        .tickets()
+        .watch_ticket_events(as_provider(provider, request))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut next = async || {
+        let event = tokio::time::timeout(PATIENCE, watch.message()).await;
+        let event = event.expect("an event in time").expect("a healthy stream");
+        event.expect("the stream goes on")
+    };
+    // The hub's connection is parked once it has numbered and read an event.
+    let before = app.ticket(provider).await;
+    assert!(
+        matches!(next().await.ticket, Some(v2::ticket_event::Ticket::Pending(t)) if t.id == before.id)
+    );
+
+    assert!(cut_every_connection(&app).await > 0);
+    let after = tickets_testing::wait::until_some(PATIENCE, || async {
+        app.create(provider, new_ticket()).await.ok()
+    })
+    .await
+    .expect("creates work again");
+    let event = next().await;
+    assert!(
+        matches!(&event.ticket, Some(v2::ticket_event::Ticket::Pending(t)) if t.id == after.id),
+        "{event:?}"
+    );
 }
