@@ -23,8 +23,8 @@ usage: bench/abuse.sh [options]
   --only slow-heads|forged-tokens   run one attack
   --out DIR              logs and results (default $CARGO_TARGET_DIR/bench/abuse)
   --no-build             use the release binaries already built
-environment: CARGO_TARGET_DIR (default ./target); BENCH_GRPC_ADDR (127.0.0.1:55051),
-  BENCH_HTTP_ADDR (127.0.0.1:58080), BENCH_METRICS_ADDR (127.0.0.1:59464), BENCH_GATEWAY_METRICS_ADDR (127.0.0.1:59465)
+environment: CARGO_TARGET_DIR (default ./target); BENCH_GRPC_ADDR (127.0.0.1:25051),
+  BENCH_HTTP_ADDR (127.0.0.1:28080), BENCH_METRICS_ADDR (127.0.0.1:29464), BENCH_GATEWAY_METRICS_ADDR (127.0.0.1:29465)
 TXT
 }
 
@@ -50,10 +50,10 @@ case "$ONLY" in ""|slow-heads|forged-tokens) ;; *) echo "--only: slow-heads or f
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
 OUT=${OUT:-$TARGET_DIR/bench/abuse}
-GRPC_ADDR=${BENCH_GRPC_ADDR:-127.0.0.1:55051}
-HTTP_ADDR=${BENCH_HTTP_ADDR:-127.0.0.1:58080}
-METRICS_ADDR=${BENCH_METRICS_ADDR:-127.0.0.1:59464}
-GATEWAY_METRICS=${BENCH_GATEWAY_METRICS_ADDR:-127.0.0.1:59465}
+GRPC_ADDR=${BENCH_GRPC_ADDR:-127.0.0.1:25051}
+HTTP_ADDR=${BENCH_HTTP_ADDR:-127.0.0.1:28080}
+METRICS_ADDR=${BENCH_METRICS_ADDR:-127.0.0.1:29464}
+GATEWAY_METRICS=${BENCH_GATEWAY_METRICS_ADDR:-127.0.0.1:29465}
 HEADER_TIMEOUT_MS=10000
 mkdir -p "$OUT"
 rm -f "$OUT"/results.jsonl "$OUT"/*.log "$OUT"/report.md "$OUT"/tickets.db*

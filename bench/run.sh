@@ -55,12 +55,12 @@ usage: bench/run.sh [options]
                         so a change's effect shows in one run (bench/README.md, "Instructions per request")
 environment: CARGO_TARGET_DIR (default ./target), BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432),
   BENCH_RUST_LOG (default info) and BENCH_LOG_FORMAT (default json) for both servers, as deployed,
-  BENCH_GRPC_ADDR (127.0.0.1:55051), BENCH_HTTP_ADDR (127.0.0.1:58080), BENCH_METRICS_ADDR (127.0.0.1:59464),
+  BENCH_GRPC_ADDR (127.0.0.1:25051), BENCH_HTTP_ADDR (127.0.0.1:28080), BENCH_METRICS_ADDR (127.0.0.1:29464),
   BENCH_REDIS_URL (redis://127.0.0.1:6379; the rate-limiter row, skipped when none answers),
   BENCH_LIMITED_HTTP_ADDR (127.0.0.1:28081), BENCH_LIMITED_METRICS_ADDR (127.0.0.1:29466),
-  BENCH_GATEWAY_METRICS_ADDR (127.0.0.1:59465), BENCH_GATEWAY_THREADS (1, as deployed),
+  BENCH_GATEWAY_METRICS_ADDR (127.0.0.1:29465), BENCH_GATEWAY_THREADS (1, as deployed),
   BENCH_BASE_GRPC_ADDR, BENCH_BASE_HTTP_ADDR, BENCH_BASE_METRICS_ADDR, BENCH_BASE_GATEWAY_METRICS_ADDR
-  (127.0.0.1:55052, :58082, :59474, :59475: the pair on the database without history, for the list rows)
+  (127.0.0.1:25052, :28082, :29474, :29475: the pair on the database without history, for the list rows)
 TXT
 }
 
@@ -120,19 +120,22 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
 OUT=${OUT:-$TARGET_DIR/bench/$BACKEND}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
-GRPC_ADDR=${BENCH_GRPC_ADDR:-127.0.0.1:55051}
-HTTP_ADDR=${BENCH_HTTP_ADDR:-127.0.0.1:58080}
-METRICS_ADDR=${BENCH_METRICS_ADDR:-127.0.0.1:59464}
-GATEWAY_METRICS_ADDR=${BENCH_GATEWAY_METRICS_ADDR:-127.0.0.1:59465}
+# Every default port lies below Linux's ephemeral range (32768 – 60999): a port in it can be
+# taken by any outgoing connection (to PostgreSQL, between the servers), and a server started
+# later then fails to bind it (seen: the list rows' gateway on 58082).
+GRPC_ADDR=${BENCH_GRPC_ADDR:-127.0.0.1:25051}
+HTTP_ADDR=${BENCH_HTTP_ADDR:-127.0.0.1:28080}
+METRICS_ADDR=${BENCH_METRICS_ADDR:-127.0.0.1:29464}
+GATEWAY_METRICS_ADDR=${BENCH_GATEWAY_METRICS_ADDR:-127.0.0.1:29465}
 # The baseline pair (service + gateway on the database without history), up beside the main
 # one while the list rows alternate between them.
-BASE_GRPC_ADDR=${BENCH_BASE_GRPC_ADDR:-127.0.0.1:55052}
-BASE_HTTP_ADDR=${BENCH_BASE_HTTP_ADDR:-127.0.0.1:58082}
-BASE_METRICS_ADDR=${BENCH_BASE_METRICS_ADDR:-127.0.0.1:59474}
-BASE_GATEWAY_METRICS_ADDR=${BENCH_BASE_GATEWAY_METRICS_ADDR:-127.0.0.1:59475}
+BASE_GRPC_ADDR=${BENCH_BASE_GRPC_ADDR:-127.0.0.1:25052}
+BASE_HTTP_ADDR=${BENCH_BASE_HTTP_ADDR:-127.0.0.1:28082}
+BASE_METRICS_ADDR=${BENCH_BASE_METRICS_ADDR:-127.0.0.1:29474}
+BASE_GATEWAY_METRICS_ADDR=${BENCH_BASE_GATEWAY_METRICS_ADDR:-127.0.0.1:29475}
 # The limiter row's gateway, and the Redis it counts in (the row is skipped when none answers).
 LIMITED_HTTP_ADDR=${BENCH_LIMITED_HTTP_ADDR:-127.0.0.1:28081}
-REFERENCE_ADDR=${BENCH_REFERENCE_ADDR:-127.0.0.1:58090}
+REFERENCE_ADDR=${BENCH_REFERENCE_ADDR:-127.0.0.1:28090}
 REFERENCE_PID=""
 LIMITED_METRICS_ADDR=${BENCH_LIMITED_METRICS_ADDR:-127.0.0.1:29466}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}

@@ -69,7 +69,7 @@ pub(crate) struct AbuseArgs {
     #[arg(long, value_enum)]
     attack: Attack,
     /// The gateway.
-    #[arg(long, default_value = "http://127.0.0.1:58080")]
+    #[arg(long, default_value = "http://127.0.0.1:28080")]
     http_url: String,
     /// The gateway's pid (its RSS and CPU are read from `/proc`).
     #[arg(long)]

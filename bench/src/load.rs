@@ -109,10 +109,10 @@ pub(crate) struct LoadArgs {
     #[arg(long, default_value_t = 1)]
     pub(crate) threads: usize,
     /// The gateway.
-    #[arg(long, default_value = "http://127.0.0.1:58080")]
+    #[arg(long, default_value = "http://127.0.0.1:28080")]
     http_url: String,
     /// The ticket service.
-    #[arg(long, default_value = "http://127.0.0.1:55051")]
+    #[arg(long, default_value = "http://127.0.0.1:25051")]
     grpc_url: String,
     /// Where the REST clients' tokens come from (default: `--http-url`; the reference server
     /// has no token endpoint).

@@ -29,7 +29,7 @@ pub(crate) struct ReferenceArgs {
     #[arg(long)]
     database_url: String,
     /// Where to listen.
-    #[arg(long, default_value = "127.0.0.1:58090")]
+    #[arg(long, default_value = "127.0.0.1:28090")]
     addr: SocketAddr,
     /// Database connections (the service's `TICKETS_DB_MAX_CONNECTIONS`).
     #[arg(long, default_value_t = 10)]
