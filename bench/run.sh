@@ -177,9 +177,11 @@ stop_baseline_servers() {
   for pid in $BASE_GATEWAY_PID $BASE_SERVICE_PID; do wait "$pid" 2>/dev/null || true; done
   BASE_SERVICE_PID="" BASE_GATEWAY_PID=""
 }
+STASHED_PIDS=""
 cleanup() {
   stop_servers
   stop_baseline_servers
+  for pid in $STASHED_PIDS; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   [[ -n $REFERENCE_PID ]] && { kill "$REFERENCE_PID" 2>/dev/null; wait "$REFERENCE_PID" 2>/dev/null; } || true
   if [[ $KEEP == 0 && $BACKEND == postgres ]]; then
     for db in $DB_FULL $DB_NONE $DB_EVENTS; do psql_db postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
@@ -247,10 +249,14 @@ start_baseline_servers() {
   local main=("$GRPC_ADDR" "$HTTP_ADDR" "$METRICS_ADDR" "$GATEWAY_METRICS_ADDR" "$SERVICE_PID" "$GATEWAY_PID")
   GRPC_ADDR=$BASE_GRPC_ADDR HTTP_ADDR=$BASE_HTTP_ADDR METRICS_ADDR=$BASE_METRICS_ADDR
   GATEWAY_METRICS_ADDR=$BASE_GATEWAY_METRICS_ADDR
+  # While start_servers holds the baseline pair's ids, the main pair's are here for cleanup: a
+  # baseline server that fails to start must not leave the main pair running.
+  STASHED_PIDS="${main[4]} ${main[5]}"
   start_servers "$1" none
   BASE_SERVICE_PID=$SERVICE_PID BASE_GATEWAY_PID=$GATEWAY_PID
   GRPC_ADDR=${main[0]} HTTP_ADDR=${main[1]} METRICS_ADDR=${main[2]} GATEWAY_METRICS_ADDR=${main[3]}
   SERVICE_PID=${main[4]} GATEWAY_PID=${main[5]}
+  STASHED_PIDS=""
 }
 
 # Waits up to 30 s for $1 (a URL) to answer 2xx; exits when process $2 dies first (showing the
