@@ -161,7 +161,20 @@ impl Verifier {
     /// # Errors
     /// Why it was refused.
     pub async fn check(&self, token: &str) -> Result<(Verified, bool), Rejected> {
-        match self.cached(token) {
+        self.check_with(token, self.cached(token)).await
+    }
+
+    /// [`Self::check`] for a caller that already asked [`Self::cached`]: `cached` is what it
+    /// answered.
+    ///
+    /// # Errors
+    /// Why it was refused.
+    pub async fn check_with(
+        &self,
+        token: &str,
+        cached: Option<Verified>,
+    ) -> Result<(Verified, bool), Rejected> {
+        match cached {
             Some(verified) => Ok((verified, true)),
             None => self.verify(token).await.map(|verified| (verified, false)),
         }

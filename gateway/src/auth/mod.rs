@@ -201,16 +201,10 @@ impl Auth {
                 return Err(problem.into_response());
             }
         }
-        let (verified, cached) = match cached {
-            Some(verified) => (verified, true),
-            None => {
-                let verified = self.verifier.verify(token).await.map_err(|why| {
-                    tracing::info!(client_id = %client.client_id, reason = %why, "token refused");
-                    refused()
-                })?;
-                (verified, false)
-            }
-        };
+        let (verified, cached) = self.verifier.check_with(token, cached).await.map_err(|why| {
+            tracing::info!(client_id = %client.client_id, reason = %why, "token refused");
+            refused()
+        })?;
         if *verified.subject != *client.client_id
             || verified.provider.is_some_and(|claimed| Some(claimed) != client.provider_id)
         {
