@@ -30,18 +30,13 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 DB=tickets_sequencer_cost
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-[[ $BUILD == 1 ]] && cargo build --release -q -p ticket-service
-PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | tail -n 1)
-[[ -x $PGBENCH ]] || { echo "pgbench not found" >&2; exit 1; }
+source "$ROOT/bench/sequencer-common.sh"
 command -v perf >/dev/null || { echo "needs perf (apt-get install -y linux-perf)" >&2; exit 1; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"; psql "$PG_URL/postgres" -X -q -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true' EXIT
 
-psql "$PG_URL/postgres" -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-TICKETS_DATABASE_URL="$PG_URL/$DB" RUST_LOG=warn "$BIN/ticket-service" migrate
+fresh_database
 
 cat >"$WORK/insert.sql" <<'SQL'
 INSERT INTO tickets (id, provider_id, state, created_at, customer_id, vehicle_model_id, vin, connection_id, outsourced)

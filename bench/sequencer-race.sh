@@ -22,12 +22,8 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 DB=tickets_sequencer_race
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-[[ $BUILD == 1 ]] && cargo build --release -q -p ticket-service
-PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | tail -n 1)
-[[ -x $PGBENCH ]] || { echo "pgbench not found" >&2; exit 1; }
+source "$ROOT/bench/sequencer-common.sh"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cat >"$WORK/create.sql" <<'SQL'
@@ -38,8 +34,7 @@ echo "SELECT ticket_events_number();" >"$WORK/number.sql"
 
 failed=0
 for ((run = 1; run <= RUNS; run++)); do
-  psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" 2>/dev/null
-  TICKETS_DATABASE_URL="$PG_URL/$DB" RUST_LOG=warn "$BIN/ticket-service" migrate
+  fresh_database
   "$PGBENCH" -n -c "$WRITERS" -j 2 -T "$SECONDS_EACH" -f "$WORK/create.sql" "$PG_URL/$DB" >"$WORK/writers.log" 2>&1 &
   writers=$!
   "$PGBENCH" -n -c 1 -T "$SECONDS_EACH" -f "$WORK/number.sql" "$PG_URL/$DB" >"$WORK/sequencer.log" 2>&1
