@@ -24,7 +24,10 @@ use std::{sync::Arc, time::Duration};
 
 use sea_orm::{DatabaseConnection, DbBackend};
 use sqlx::postgres::{PgListener, PgNotification, PgPoolOptions};
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::{
+    sync::{Notify, broadcast, mpsc, watch},
+    task::JoinSet,
+};
 
 use crate::{
     domain::{Error, TicketEvent},
@@ -158,52 +161,45 @@ impl Hub {
     /// when another replica's sequencer numbered events this hub has not read.
     async fn listen(&self) {
         let mut last = self.start().await;
-        let mut listener = None;
+        let mut listener: Option<Listener> = None;
         loop {
             if listener.is_none() {
                 listener = self.connect_listener().await;
                 // Whatever was committed while nobody listened is staged or numbered by now.
                 last = self.advance(last).await;
             }
-            let Some(connection) = listener.as_mut() else {
+            let Some(heard) = listener.as_mut() else {
                 tokio::time::sleep(TICK).await;
                 continue;
             };
-            let (mut staged, mut numbered) = (false, false);
+            let mut pass = Pass::default();
             tokio::select! {
-                received = connection.try_recv() => match received {
-                    Ok(Some(notification)) => numbered |= announces_unread(&notification, last),
-                    Ok(None) => {
-                        tracing::warn!("event listener connection lost; reconnected, catching up");
-                        (staged, numbered) = (true, true);
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "event listener failed; reconnecting");
-                        listener = None;
-                        continue;
-                    }
-                },
-                () = self.wake.notified() => staged = true,
-                () = tokio::time::sleep(TICK) => (staged, numbered) = (true, true),
+                received = heard.next() => pass.hear(received, last),
+                () = self.wake.notified() => pass.staged = true,
+                () = tokio::time::sleep(TICK) => (pass.staged, pass.numbered) = (true, true),
             }
-            // Everything already waiting is handled by the same pass.
-            while let Some(notification) = connection.next_buffered() {
-                numbered |= announces_unread(&notification, last);
+            // Everything already heard is handled by the same pass.
+            while let Some(received) = heard.next_buffered() {
+                pass.hear(received, last);
             }
-            if staged {
+            if pass.failed {
+                listener = None;
+                continue;
+            }
+            if pass.staged {
                 let before = last;
                 last = self.advance(last).await;
                 if let Some(gather) = gather_after(last - before) {
                     // Pokes meanwhile are kept (one permit): the next pass starts right after.
                     tokio::time::sleep(gather).await;
                 }
-            } else if numbered {
+            } else if pass.numbered {
                 last = self.fan_out(last).await;
             }
         }
     }
 
-    async fn connect_listener(&self) -> Option<PgListener> {
+    async fn connect_listener(&self) -> Option<Listener> {
         // A pool of its own with one connection, so that listening never takes a connection
         // the calls need.
         let options = self.db.get_postgres_connection_pool().connect_options();
@@ -214,7 +210,7 @@ impl Hub {
             Ok::<_, sqlx::Error>(listener)
         };
         match connected.await {
-            Ok(listener) => Some(listener),
+            Ok(listener) => Some(Listener::spawn(listener)),
             Err(error) => {
                 tracing::warn!(%error, "cannot listen for events; retrying");
                 None
@@ -319,6 +315,78 @@ impl Hub {
                 Err(error) => tracing::warn!(%error, "pruning events failed; retrying later"),
             }
             tokio::time::sleep(every).await;
+        }
+    }
+}
+
+/// What the listening connection received: a notification, `None` when the connection was
+/// lost (the next receive connects again), or the error that ended listening.
+type Received = Result<Option<PgNotification>, sqlx::Error>;
+
+/// The listening connection, received from by a task of its own that passes on what it gets.
+///
+/// The hub's loop waits on a channel's small future instead of on sqlx's receive, whose future
+/// (it may connect again, and holds what that takes) is over 4 KB: built anew on every turn of
+/// the loop and moved into the `select!`, it cost the service 58,700 instructions of `memcpy`
+/// per start-service at c=1, one pass each (bench/README.md, "The hub's listener in a task of
+/// its own"). And a receive is never dropped half-way now: it runs to its end in the task.
+struct Listener {
+    heard: mpsc::Receiver<Received>,
+    /// The receiving task; dropping the set (a failed listener, the hub closing) aborts it.
+    _receiving: JoinSet<()>,
+}
+
+impl Listener {
+    /// Notifications waiting in the channel before the task waits for room.
+    const BUFFER: usize = 64;
+
+    fn spawn(mut listener: PgListener) -> Self {
+        let (tell, heard) = mpsc::channel(Self::BUFFER);
+        let mut receiving = JoinSet::new();
+        receiving.spawn(async move {
+            loop {
+                let received = listener.try_recv().await;
+                let ended = received.is_err();
+                if tell.send(received).await.is_err() || ended {
+                    return;
+                }
+            }
+        });
+        Self { heard, _receiving: receiving }
+    }
+
+    /// The next thing received (the task is gone only after passing on its error).
+    async fn next(&mut self) -> Received {
+        self.heard.recv().await.unwrap_or(Err(sqlx::Error::WorkerCrashed))
+    }
+
+    /// What was received already, without waiting.
+    fn next_buffered(&mut self) -> Option<Received> {
+        self.heard.try_recv().ok()
+    }
+}
+
+/// What one turn of the hub's loop learnt: whether to number (`staged`), only read
+/// (`numbered`), or connect again (`failed`).
+#[derive(Debug, Default)]
+struct Pass {
+    staged: bool,
+    numbered: bool,
+    failed: bool,
+}
+
+impl Pass {
+    fn hear(&mut self, received: Received, last: i64) {
+        match received {
+            Ok(Some(notification)) => self.numbered |= announces_unread(&notification, last),
+            Ok(None) => {
+                tracing::warn!("event listener connection lost; reconnected, catching up");
+                (self.staged, self.numbered) = (true, true);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "event listener failed; reconnecting");
+                self.failed = true;
+            }
         }
     }
 }
