@@ -409,12 +409,24 @@ fn log_read_failure(error: &Error) {
 
 #[cfg(test)]
 mod tests {
-    use super::{GATHER, gather_after, head_is_unread};
+    use super::{GATHER, Pass, gather_after, head_is_unread};
 
     #[test]
     fn only_a_busy_pass_lets_events_gather_before_the_next() {
         assert_eq!([0, 1, 3].map(gather_after), [None; 3], "a quiet pass is followed at once");
         assert_eq!([4, 8, 1000].map(gather_after), [Some(GATHER); 3]);
+    }
+
+    #[test]
+    fn a_lost_listening_connection_catches_up_and_a_failed_one_is_replaced() {
+        let mut lost = Pass::default();
+        lost.hear(Ok(None), 7);
+        assert!(lost.staged && lost.numbered && !lost.failed, "{lost:?}: number and read");
+
+        let mut failed = Pass::default();
+        failed.hear(Ok(None), 7);
+        failed.hear(Err(sqlx::Error::PoolClosed), 7);
+        assert!(failed.failed, "{failed:?}: an error among what was heard connects again");
     }
 
     #[test]
