@@ -53,6 +53,8 @@ usage: bench/run.sh [options]
   --instructions        count only the instructions each server runs per get and start-service (REST and gRPC, one request
                         in flight) under valgrind's callgrind: deterministic, unlike the host's timings,
                         so a change's effect shows in one run (bench/README.md, "Instructions per request")
+  --syscalls            only count each server's system calls and context switches per request at the set
+                        concurrency, REST and gRPC get and start-service (perf stat on the syscall tracepoints; bench/README.md)
 environment: CARGO_TARGET_DIR (default ./target), BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432),
   BENCH_RUST_LOG (default info) and BENCH_LOG_FORMAT (default json) for both servers, as deployed,
   BENCH_GRPC_ADDR (127.0.0.1:25051), BENCH_HTTP_ADDR (127.0.0.1:28080), BENCH_METRICS_ADDR (127.0.0.1:29464),
@@ -66,7 +68,7 @@ TXT
 
 BACKEND=postgres QUICK=0 DURATION="" WARMUP="" CONCURRENCY=32 HISTORY="" PENDING=10000 PROVIDERS=10
 DB_CONNECTIONS=10 POOL_RATE=8000 ROUNDS="" CLIENT_THREADS=1 OUT="" BUILD=1 KEEP=0 WAIT_IDLE=60 PERF=0
-INSTRUCTIONS=0 EVENTS=0 SUBSCRIBERS=1000 EVENT_RATE=500 IDLE_STREAMS=10000 STREAMS_PER_CONNECTION=100 HOLD_IDLE=0
+INSTRUCTIONS=0 SYSCALLS=0 EVENTS=0 SUBSCRIBERS=1000 EVENT_RATE=500 IDLE_STREAMS=10000 STREAMS_PER_CONNECTION=100 HOLD_IDLE=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --postgres) BACKEND=postgres ;;
@@ -89,6 +91,7 @@ while [[ $# -gt 0 ]]; do
     --keep) KEEP=1 ;;
     --events) EVENTS=1 ;;
     --instructions) INSTRUCTIONS=1 ;;
+    --syscalls) SYSCALLS=1 ;;
     --subscribers) SUBSCRIBERS=$2; shift ;;
     --event-rate) EVENT_RATE=$2; shift ;;
     --idle-streams) IDLE_STREAMS=$2; shift ;;
@@ -102,6 +105,12 @@ done
 if [[ $INSTRUCTIONS == 1 ]]; then
   QUICK=1 HISTORY=${HISTORY:-0} DURATION=${DURATION:-20}
   command -v valgrind >/dev/null || { echo "--instructions needs valgrind (apt-get install -y valgrind)" >&2; exit 1; }
+fi
+if [[ $SYSCALLS == 1 ]]; then
+  QUICK=1 HISTORY=${HISTORY:-0} DURATION=${DURATION:-10}
+  command -v perf >/dev/null || { echo "--syscalls needs perf (apt-get install -y linux-perf)" >&2; exit 1; }
+  perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_writev -- true >/dev/null 2>&1 \
+    || { echo "--syscalls needs the syscall tracepoints (perf stat -e raw_syscalls:sys_enter fails: run as root, tracefs mounted)" >&2; exit 1; }
 fi
 if [[ $QUICK == 1 ]]; then
   DURATION=${DURATION:-5} WARMUP=${WARMUP:-1} ROUNDS=${ROUNDS:-1}
@@ -599,16 +608,78 @@ else
 fi
 say "seeded"
 
+# The service's own count of the OK answers of an RPC so far (--syscalls, --instructions).
+service_calls() { # $1: the RPC's method name → its OK answers so far
+  curl -sf "http://$METRICS_ADDR/metrics" \
+    | awk -v method="$1" '/^grpc_server_requests_total\{/ && index($0, "/" method "\"") && /"OK"/ {n += $NF} END {printf "%d\n", n}'
+}
+
+# --- system calls per request (--syscalls): perf stat on the tracepoints -----------------------
+# How often each server enters the kernel per request, at the set concurrency (batching is what
+# is measured here): every system call, the reads and writes by kind, the waits, and the context
+# switches, over $DURATION s after 5 s of warm-up, divided by the service's own count of the
+# calls in that span. Tracepoints cost a little on every system call: read the counts, not the
+# throughput, of such a run.
+SYSCALL_EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write
+SYSCALL_EVENTS+=,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_wait
+SYSCALL_EVENTS+=,syscalls:sys_enter_futex,context-switches
+if [[ $SYSCALLS == 1 ]]; then
+  POOL=$(( POOL_RATE * (DURATION + 10) ))
+  if [[ $BACKEND == postgres ]]; then ROUNDS=1 add_pools_postgres; settle_postgres $DB_FULL
+  else ROUNDS=1 add_pools_sqlite; fi
+  start_servers "$URL_FULL" syscalls
+  report=$OUT/syscalls.md
+  {
+    echo "# System calls per request ($BACKEND, c=$CONCURRENCY, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+    echo
+    echo "| row | server | requests | all | read | recvfrom | write | writev | sendto | epoll_wait | futex | context switches |"
+    echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+  } >"$report"
+  for row in rest-get grpc-get rest-start grpc-start; do
+    say "system calls: $row"
+    case $row in
+      *-get) method=GetPendingTicket input=(--pending "$OUT/pending-full.txt") ;;
+      *-start) method=StartService input=(--pool "$OUT/pool-${row%-start}.txt") ;;
+    esac
+    D=$(( ${DURATION%.*} + 10 )) W=0 WAIT_IDLE=0 load "$row" syscalls "${input[@]}" >/dev/null &
+    loader=$!
+    sleep 5
+    before=$(service_calls $method)
+    jobs=()
+    for who in gateway:$GATEWAY_PID service:$SERVICE_PID; do
+      perf stat -x, -e "$SYSCALL_EVENTS" -p "${who#*:}" -o "$OUT/syscalls-$row-${who%%:*}.csv" -- sleep "$DURATION" >/dev/null 2>&1 &
+      jobs+=($!)
+    done
+    wait "${jobs[@]}"
+    after=$(service_calls $method)
+    pkill -P "$loader" 2>/dev/null || true; wait "$loader" 2>/dev/null || true
+    requests=$(( after - before ))
+    (( requests > 0 )) || { echo "no $method calls counted in the window" >&2; exit 1; }
+    for who in gateway service; do
+      # perf stat -x,: value,unit,event,...; a value of "<not counted>" reads as 0.
+      awk -F, -v row="$row" -v who="$who" -v n="$requests" '
+        { v[$3] = ($1 ~ /^[0-9]+$/) ? $1 : 0 }
+        function per(e) { return sprintf("%.2f", v[e] / n) }
+        END {
+          printf "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", row, who, n,
+            per("raw_syscalls:sys_enter"), per("syscalls:sys_enter_read"), per("syscalls:sys_enter_recvfrom"),
+            per("syscalls:sys_enter_write"), per("syscalls:sys_enter_writev"), per("syscalls:sys_enter_sendto"),
+            per("syscalls:sys_enter_epoll_wait"), per("syscalls:sys_enter_futex"), per("context-switches")
+        }' "$OUT/syscalls-$row-$who.csv" >>"$report"
+    done
+  done
+  stop_servers
+  cat "$report"
+  say "done: $report"
+  exit 0
+fi
+
 # --- instructions per request (--instructions): both servers under callgrind -------------------
 # Instruction counts do not depend on the host's speed or its other load, so one run shows a
 # change's effect that the timed rows cannot separate from the host's drift. One request in
 # flight (no batching to vary between runs); each row runs a while before the counters are
 # zeroed (connections made, tokens issued and their signatures checked), then for $DURATION s;
 # the requests counted are the service's own count of the calls in that span.
-service_calls() { # $1: the RPC's method name → its OK answers so far
-  curl -sf "http://$METRICS_ADDR/metrics" \
-    | awk -v method="$1" '/^grpc_server_requests_total\{/ && index($0, "/" method "\"") && /"OK"/ {n += $NF} END {printf "%d\n", n}'
-}
 if [[ $INSTRUCTIONS == 1 ]]; then
   rm -f "$OUT"/callgrind-*
   # Start-service pools: more than one request in flight under callgrind can take in the rows.
