@@ -614,6 +614,20 @@ service_calls() { # $1: the RPC's method name → its OK answers so far
     | awk -v method="$1" '/^grpc_server_requests_total\{/ && index($0, "/" method "\"") && /"OK"/ {n += $NF} END {printf "%d\n", n}'
 }
 
+# The RPC whose calls a row's requests are counted by (`method`), and the load generator's
+# input for the row (`input`): pending tickets to get, or the API's start-service pool.
+row_target() { # $1: rest-get, grpc-get, rest-start or grpc-start
+  case $1 in
+    *-get) method=GetPendingTicket input=(--pending "$OUT/pending-full.txt") ;;
+    *-start) method=StartService input=(--pool "$OUT/pool-${1%-start}.txt") ;;
+  esac
+}
+# The calls of $method answered between two counts; none fails the run.
+calls_between() { # $1, $2: service_calls before and after
+  (( $2 > $1 )) || { echo "no $method calls counted in the window" >&2; return 1; }
+  echo $(( $2 - $1 ))
+}
+
 # --- system calls per request (--syscalls): perf stat on the tracepoints -----------------------
 # How often each server enters the kernel per request, at the set concurrency (batching is what
 # is measured here): every system call, the reads and writes by kind, the waits, and the context
@@ -637,10 +651,7 @@ if [[ $SYSCALLS == 1 ]]; then
   } >"$report"
   for row in rest-get grpc-get rest-start grpc-start; do
     say "system calls: $row"
-    case $row in
-      *-get) method=GetPendingTicket input=(--pending "$OUT/pending-full.txt") ;;
-      *-start) method=StartService input=(--pool "$OUT/pool-${row%-start}.txt") ;;
-    esac
+    row_target "$row"
     D=$(( ${DURATION%.*} + 10 )) W=0 WAIT_IDLE=0 load "$row" syscalls "${input[@]}" >/dev/null &
     loader=$!
     sleep 5
@@ -653,8 +664,7 @@ if [[ $SYSCALLS == 1 ]]; then
     wait "${jobs[@]}"
     after=$(service_calls $method)
     pkill -P "$loader" 2>/dev/null || true; wait "$loader" 2>/dev/null || true
-    requests=$(( after - before ))
-    (( requests > 0 )) || { echo "no $method calls counted in the window" >&2; exit 1; }
+    requests=$(calls_between "$before" "$after")
     for who in gateway service; do
       # perf stat -x,: value,unit,event,...; a value of "<not counted>" reads as 0.
       awk -F, -v row="$row" -v who="$who" -v n="$requests" '
@@ -695,10 +705,7 @@ if [[ $INSTRUCTIONS == 1 ]]; then
   } >"$report"
   for row in rest-get grpc-get rest-start grpc-start; do
     say "instructions: $row"
-    case $row in
-      *-get) method=GetPendingTicket input=(--pending "$OUT/pending-full.txt") ;;
-      *-start) method=StartService input=(--pool "$OUT/pool-${row%-start}.txt") ;;
-    esac
+    row_target "$row"
     C=1 D=$(( ${DURATION%.*} + 30 )) W=0 WAIT_IDLE=0 load "$row" instructions "${input[@]}" >/dev/null &
     loader=$!
     sleep 10
@@ -711,8 +718,7 @@ if [[ $INSTRUCTIONS == 1 ]]; then
     done
     after=$(service_calls $method)
     pkill -P "$loader" 2>/dev/null || true; wait "$loader" 2>/dev/null || true
-    requests=$(( after - before ))
-    (( requests > 0 )) || { echo "no $method calls counted in the window" >&2; exit 1; }
+    requests=$(calls_between "$before" "$after")
     line="| $row | $requests"
     for who in gateway:$GATEWAY_PID service:$SERVICE_PID; do
       dump=$OUT/callgrind-$row-${who%%:*}.out
