@@ -388,7 +388,7 @@ if [[ $EVENTS == 1 ]]; then
     --internal-client bench-internal:bench-internal-secret --subscribers "$SUBSCRIBERS" \
     --rate "$EVENT_RATE" --duration "$DURATION" --idle-streams "$IDLE_STREAMS" \
     --streams-per-connection "$STREAMS_PER_CONNECTION" --hold-idle "$HOLD_IDLE" \
-    --gateway-pid "$GATEWAY_PID" --threads "$CLIENT_THREADS" --rounds "${ROUNDS:-3}" --warmup "${WARMUP%.*}" \
+    --gateway-pid "$GATEWAY_PID" --service-pid "$SERVICE_PID" --threads "$CLIENT_THREADS" --rounds "${ROUNDS:-3}" --warmup "${WARMUP%.*}" \
     --out "$OUT/events.jsonl" | tee "$OUT/events.md"
   stop_servers
   say "done: $OUT/events.md"

@@ -86,9 +86,12 @@ pub(crate) struct EventsArgs {
     /// meanwhile (its heap with gdb, say; bench/README.md).
     #[arg(long, default_value_t = 0)]
     hold_idle: u64,
-    /// The gateway's process id, for its memory.
+    /// The gateway's process id, for its memory and CPU time.
     #[arg(long)]
     gateway_pid: u32,
+    /// The ticket service's process id, for its CPU time.
+    #[arg(long)]
+    service_pid: u32,
     /// Live phases, one after another; the report gives the median of their latencies (the
     /// host's noise between runs is larger than most differences: bench/README.md, "Events").
     #[arg(long, default_value_t = 3)]
@@ -115,6 +118,8 @@ struct Partner {
 #[derive(Debug, Serialize)]
 pub(crate) struct EventsResult {
     subscribers: usize,
+    /// The providers the streams and the tickets are spread over.
+    providers: usize,
     rate: u32,
     duration_s: u64,
     /// Over all rounds: the medians of their latencies, the sums of their counts, the peaks of
@@ -153,6 +158,17 @@ struct LiveRound {
     answered_p50_ms: f64,
     answered_p99_ms: f64,
     gateway_rss_peak_mib: f64,
+    /// CPU time per ticket created, from the first create until every stream had its events
+    /// (or the wait gave up): the service's (creates, numbering, fan-out to its watches) and
+    /// the gateway's (its upstream watches and the partner streams).
+    service_cpu_us_per_event: f64,
+    gateway_cpu_us_per_event: f64,
+}
+
+/// CPU seconds of the service and the gateway, now.
+fn servers_cpu(args: &EventsArgs) -> (f64, f64) {
+    let of = |pid: u32| procfs::cpu_seconds(&pid.to_string()).unwrap_or(f64::NAN);
+    (of(args.service_pid), of(args.gateway_pid))
 }
 
 /// The fields of an event the benchmark reads (borrowed: no allocation per event).
@@ -517,6 +533,7 @@ async fn live_round(
     let interval = Duration::from_secs(1) / args.rate.max(1);
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = servers_cpu(args);
     let mut writers = Vec::new();
     for n in 0..total {
         tokio::time::sleep_until(started + interval * u32::try_from(n).unwrap_or(u32::MAX)).await;
@@ -564,6 +581,7 @@ async fn live_round(
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let cpu_after = servers_cpu(args);
     let live_peak = procfs::rss_kib(args.gateway_pid).map_or(0, |(_, peak)| peak);
     let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut answered = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
@@ -609,8 +627,10 @@ async fn live_round(
         follower.abort();
     }
 
+    let created: u64 = made.iter().map(|m| m.count.load(Ordering::Relaxed)).sum();
+    let per_event = |before: f64, after: f64| (after - before) * 1e6 / created.max(1) as f64;
     Ok(LiveRound {
-        created: made.iter().map(|m| m.count.load(Ordering::Relaxed)).sum(),
+        created,
         create_errors: create_errors.load(Ordering::Relaxed),
         expected_deliveries,
         delivered,
@@ -623,6 +643,8 @@ async fn live_round(
         answered_p50_ms: millis(&answered, 0.50),
         answered_p99_ms: millis(&answered, 0.99),
         gateway_rss_peak_mib: mib(live_peak),
+        service_cpu_us_per_event: per_event(cpu_before.0, cpu_after.0),
+        gateway_cpu_us_per_event: per_event(cpu_before.1, cpu_after.1),
     })
 }
 
@@ -729,9 +751,12 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
         answered_p50_ms: median(|r| r.answered_p50_ms),
         answered_p99_ms: median(|r| r.answered_p99_ms),
         gateway_rss_peak_mib: rounds.iter().map(|r| r.gateway_rss_peak_mib).fold(0.0, f64::max),
+        service_cpu_us_per_event: median(|r| r.service_cpu_us_per_event),
+        gateway_cpu_us_per_event: median(|r| r.gateway_cpu_us_per_event),
     };
     Ok(EventsResult {
         subscribers: args.subscribers,
+        providers: partners.len(),
         rate: args.rate,
         duration_s: args.duration,
         live,
@@ -766,9 +791,10 @@ impl EventsResult {
              | create answered → client p50 / p99 (lower bound) | {:.1} / {:.1} ms | | |\n\
              | gateway's own lag p50 / p99 (interpolated in its bucket) | {:.1} / {:.1} ms | | |\n\
              | deliveries lost / duplicated or out of order / wrong tickets | {} / {} / {} of {} | 0 / 0 / 0 | {} |\n\
+             | CPU per ticket created, service / gateway, median of the rounds ({} / {}) | {:.0} / {:.0} µs | | |\n\
              | gateway peak RSS, live phase | {:.1} MiB | | |\n\
              | idle streams open (gauge) | {} ({}) | 10,000 | |\n\
-             | upstream watches while idle | {} | ≤ 10 | {} |\n\
+             | upstream watches while idle (one per provider) | {} | ≤ {} | {} |\n\
              | gateway RSS with the idle streams (peak) | {:.1} MiB ({:.1} MiB) | ≤ 64 MiB | {} |\n",
             self.subscribers,
             self.rate,
@@ -802,11 +828,16 @@ impl EventsResult {
                     && self.live.duplicated_or_out_of_order == 0
                     && self.live.wrong_tickets == 0
             ),
+            self.each(|r| r.service_cpu_us_per_event),
+            self.each(|r| r.gateway_cpu_us_per_event),
+            self.live.service_cpu_us_per_event,
+            self.live.gateway_cpu_us_per_event,
             self.live.gateway_rss_peak_mib,
             self.idle_streams,
             self.idle_streams_open,
             self.idle_upstream_watches,
-            pass(self.idle_upstream_watches <= 10.0),
+            self.providers,
+            pass(self.idle_upstream_watches <= self.providers as f64),
             self.idle_gateway_rss_mib,
             self.idle_gateway_rss_peak_mib,
             pass(self.idle_gateway_rss_peak_mib <= 64.0),
