@@ -17,10 +17,17 @@
 //!   on the same SQLite file, a notification lost with a connection), and the pruning of events
 //!   older than the retention runs every [`PRUNE_EVERY`].
 //!
-//! Watchers get `Arc`s of each event through a bounded broadcast: one that falls behind by more
-//! than [`CAPACITY`] events is told so (`Lagged`) and reads what it missed from the database.
+//! Watchers get `Arc`s of their provider's events through a bounded broadcast per provider, so
+//! an event wakes only the watchers of its provider (with one broadcast for all, every event
+//! woke every watcher of the process, to be dropped by all but its provider's). A watcher that
+//! falls behind by more than [`CAPACITY`] of its provider's events is told so (`Lagged`) and
+//! reads what it missed from the database.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use sea_orm::{DatabaseConnection, DbBackend};
 use sqlx::postgres::{PgListener, PgNotification, PgPoolOptions};
@@ -30,7 +37,7 @@ use tokio::{
 };
 
 use crate::{
-    domain::{Error, TicketEvent},
+    domain::{Error, ProviderId, TicketEvent},
     store::{Parked, events},
 };
 
@@ -43,8 +50,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How long a watch waits for the hub to start before it is refused UNAVAILABLE.
 const START_PATIENCE: Duration = Duration::from_secs(5);
 
-/// How many events a watcher may fall behind the hub before it must read from the database.
-const CAPACITY: usize = 4096;
+/// How many of its provider's events a watcher may fall behind the hub before it must read
+/// from the database. Each watched provider's broadcast holds this many slots (about 40 bytes
+/// each: 20 KiB a provider).
+const CAPACITY: usize = 512;
 
 /// The channel the sequencer notifies on: events were numbered (to read).
 const NUMBERED: &str = "ticket_events";
@@ -70,8 +79,11 @@ fn gather_after(events: i64) -> Option<Duration> {
     (events >= BUSY_PASS).then_some(GATHER)
 }
 
-/// What a watcher receives.
+/// What a watcher receives: its provider's events.
 pub(crate) type Live = broadcast::Receiver<Arc<TicketEvent>>;
+
+/// The broadcast of each provider that has (or recently had) watchers in this process.
+type Feeds = Mutex<HashMap<ProviderId, broadcast::Sender<Arc<TicketEvent>>>>;
 
 /// The hub; cheap to clone.
 #[derive(Clone, Debug)]
@@ -82,7 +94,7 @@ pub struct Hub {
     /// the service's pool on SQLite): numbering and reading new events never queue behind the
     /// calls waiting for a pooled connection.
     own: Parked,
-    sender: broadcast::Sender<Arc<TicketEvent>>,
+    feeds: Arc<Feeds>,
     wake: Arc<Notify>,
     closing: watch::Sender<bool>,
     /// Set once the hub knows where it starts (the newest event when it started): from then
@@ -100,7 +112,7 @@ impl Hub {
         Self {
             db,
             own,
-            sender: broadcast::channel(CAPACITY).0,
+            feeds: Arc::default(),
             wake: Arc::new(Notify::new()),
             closing: watch::channel(false).0,
             started: watch::channel(false).0,
@@ -108,12 +120,20 @@ impl Hub {
         }
     }
 
-    /// Live events from now on, once the hub has started (waiting up to [`START_PATIENCE`]
-    /// for it); `None` when it has not by then (the database is unreachable: retry).
-    pub(crate) async fn subscribe(&self) -> Option<Live> {
+    /// `provider`'s live events from now on, once the hub has started (waiting up to
+    /// [`START_PATIENCE`] for it); `None` when it has not by then (the database is unreachable:
+    /// retry).
+    pub(crate) async fn subscribe(&self, provider: ProviderId) -> Option<Live> {
         let mut started = self.started.subscribe();
         let ready = tokio::time::timeout(START_PATIENCE, started.wait_for(|started| *started));
-        matches!(ready.await, Ok(Ok(_))).then(|| self.sender.subscribe())
+        if !matches!(ready.await, Ok(Ok(_))) {
+            return None;
+        }
+        let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
+        // The broadcasts whose watchers have all gone, of providers with no event since.
+        feeds.retain(|_, feed| feed.receiver_count() > 0);
+        let feed = feeds.entry(provider).or_insert_with(|| broadcast::channel(CAPACITY).0);
+        Some(feed.subscribe())
     }
 
     /// Resolves once the hub is closing: every watcher ends so its caller resumes elsewhere.
@@ -292,9 +312,16 @@ impl Hub {
                 "fanning out"
             );
         }
+        let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
         for event in batch {
-            // No watcher is not an error: the event is in the log for whoever comes.
-            let _ = self.sender.send(Arc::new(event));
+            // A provider nobody here watches is skipped: the event is in the log for whoever
+            // comes (a watch subscribes before it reads the log, under this lock).
+            let provider = event.provider;
+            let Some(feed) = feeds.get(&provider) else { continue };
+            if feed.send(Arc::new(event)).is_err() {
+                // Its last watcher has gone.
+                feeds.remove(&provider);
+            }
         }
         (newest, complete)
     }
@@ -409,7 +436,48 @@ fn log_read_failure(error: &Error) {
 
 #[cfg(test)]
 mod tests {
-    use super::{GATHER, Pass, gather_after, head_is_unread};
+    use std::time::Duration;
+
+    use super::{GATHER, Hub, Pass, ProviderId, TicketEvent, gather_after, head_is_unread};
+
+    fn event(id: i64, provider: ProviderId) -> TicketEvent {
+        use crate::domain::{Change, CustomerId, PendingTicket, TicketId};
+        let ticket = PendingTicket {
+            id: TicketId::new(uuid::Uuid::new_v4()),
+            created_at: chrono::Utc::now(),
+            customer_id: CustomerId::new(uuid::Uuid::new_v4()),
+            ticket_number: id,
+            vehicle_model_id: 1,
+            vin: "1HGCM82633A004352".to_owned(),
+            connection_id: None,
+        };
+        TicketEvent {
+            id,
+            provider,
+            occurred_at: ticket.created_at,
+            change: Change::Created(ticket),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_reaches_only_its_providers_watchers_and_unwatched_feeds_go() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let hub = Hub::new(db, Duration::from_secs(60));
+        hub.started.send_replace(true);
+        let (a, b) = (ProviderId::new(uuid::Uuid::new_v4()), ProviderId::new(uuid::Uuid::new_v4()));
+        let mut watcher = hub.subscribe(a).await.unwrap();
+
+        assert_eq!(hub.hand_out(vec![event(1, a), event(2, b), event(3, a)], 0), (3, true));
+        assert_eq!(watcher.try_recv().unwrap().id, 1);
+        assert_eq!(watcher.try_recv().unwrap().id, 3, "b's event never reached a's watcher");
+        assert!(watcher.try_recv().is_err());
+        let watched = |hub: &Hub| hub.feeds.lock().unwrap().keys().copied().collect::<Vec<_>>();
+        assert_eq!(watched(&hub), [a], "no feed for a provider nobody watches");
+
+        drop(watcher);
+        hub.hand_out(vec![event(4, a)], 3);
+        assert!(watched(&hub).is_empty(), "a's feed went with its last watcher");
+    }
 
     #[test]
     fn only_a_busy_pass_lets_events_gather_before_the_next() {

@@ -54,7 +54,7 @@ impl Service {
         let provider = provider_of(&request)?;
         let expires = request.extensions().get::<TokenExpiry>().copied();
         let after = convert::watch_position(request.into_inner())?;
-        let live = self.hub.subscribe().await.ok_or_else(|| {
+        let live = self.hub.subscribe(provider).await.ok_or_else(|| {
             Status::unavailable("the service is starting its event feed; retry in a moment")
         })?;
         store::events::check_position(&self.db, after).await?;
