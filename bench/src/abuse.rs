@@ -236,7 +236,7 @@ where
     Fut: Future<Output = anyhow::Result<Flooded>>,
 {
     let pid = args.gateway_pid;
-    let (_, rss_before_kib) = rss_kib(pid).context("the gateway is not running")?;
+    let rss_before_kib = rss_kib(pid).context("the gateway is not running")?.now;
     reset_peak_rss(pid);
     let cpu_before = cpu_seconds(&pid.to_string()).unwrap_or(0.0);
     let attacking = attack();
@@ -244,7 +244,7 @@ where
     let (flooded, legit) = tokio::join!(attacking, client);
     let (flooded, legit) = (flooded?, legit?);
     let cpu_after = cpu_seconds(&pid.to_string()).unwrap_or(0.0);
-    let (rss_peak_kib, _) = rss_kib(pid).context("the gateway died")?;
+    let rss_peak_kib = rss_kib(pid).context("the gateway died")?.peak;
     Ok(Phase {
         legit,
         gateway_cpu_s: cpu_after - cpu_before,
@@ -429,7 +429,7 @@ async fn slow_heads(
     for connection in held {
         lives.push(connection.await.context("slow connection task")??);
     }
-    let (_, rss_peak_kib) = (0, rss_kib(args.gateway_pid).map_or(0, |(peak, _)| peak));
+    let rss_peak_kib = rss_kib(args.gateway_pid).map_or(0, |resident| resident.peak);
     phase.rss_peak_kib = phase.rss_peak_kib.max(rss_peak_kib);
     let limit = Duration::from_secs_f64(args.header_timeout + 1.0);
     let closed: Vec<Duration> = lives.iter().filter_map(|h| h.life).collect();

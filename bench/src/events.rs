@@ -89,7 +89,7 @@ pub(crate) struct EventsArgs {
     /// The gateway's process id, for its memory and CPU time.
     #[arg(long)]
     gateway_pid: u32,
-    /// The ticket service's process id, for its CPU time.
+    /// The ticket service's process id, for its CPU time and memory.
     #[arg(long)]
     service_pid: u32,
     /// Live phases, one after another; the report gives the median of their latencies (the
@@ -158,6 +158,7 @@ struct LiveRound {
     answered_p50_ms: f64,
     answered_p99_ms: f64,
     gateway_rss_peak_mib: f64,
+    service_rss_peak_mib: f64,
     /// CPU time per ticket created, from the first create until every stream had its events
     /// (or the wait gave up): the service's (creates, numbering, fan-out to its watches) and
     /// the gateway's (its upstream watches and the partner streams).
@@ -524,6 +525,7 @@ async fn live_round(
         args.subscribers, args.rate, seconds
     );
     procfs::reset_peak_rss(args.gateway_pid);
+    procfs::reset_peak_rss(args.service_pid);
     let made: Arc<Vec<Made>> = Arc::new(partners.iter().map(|_| Made::default()).collect());
     let create_errors = Arc::new(AtomicU64::new(0));
     let channel = Endpoint::from_shared(args.grpc_url.clone())?.connect().await?;
@@ -582,7 +584,8 @@ async fn live_round(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let cpu_after = servers_cpu(args);
-    let live_peak = procfs::rss_kib(args.gateway_pid).map_or(0, |(_, peak)| peak);
+    let peak_of = |pid: u32| procfs::rss_kib(pid).map_or(0, |resident| resident.peak);
+    let (live_peak, service_peak) = (peak_of(args.gateway_pid), peak_of(args.service_pid));
     let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut answered = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     for (at, record) in &seen {
@@ -643,6 +646,7 @@ async fn live_round(
         answered_p50_ms: millis(&answered, 0.50),
         answered_p99_ms: millis(&answered, 0.99),
         gateway_rss_peak_mib: mib(live_peak),
+        service_rss_peak_mib: mib(service_peak),
         service_cpu_us_per_event: per_event(cpu_before.0, cpu_after.0),
         gateway_cpu_us_per_event: per_event(cpu_before.1, cpu_after.1),
     })
@@ -720,8 +724,8 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
         wait_for_gauges(&args.metrics_url, &[("event_streams_open", wanted)]).await;
         idle_open = gauge(&args.metrics_url, "event_streams_open").await;
         idle_watches = gauge(&args.metrics_url, "event_upstream_watches").await;
-        if let Some((rss, peak)) = procfs::rss_kib(args.gateway_pid) {
-            (idle_rss, idle_peak) = (rss, peak);
+        if let Some(resident) = procfs::rss_kib(args.gateway_pid) {
+            (idle_rss, idle_peak) = (resident.now, resident.peak);
         }
         if args.hold_idle > 0 {
             eprintln!("holding {} idle streams for {} s", held.len(), args.hold_idle);
@@ -751,6 +755,7 @@ pub(crate) async fn run(args: &EventsArgs) -> anyhow::Result<EventsResult> {
         answered_p50_ms: median(|r| r.answered_p50_ms),
         answered_p99_ms: median(|r| r.answered_p99_ms),
         gateway_rss_peak_mib: rounds.iter().map(|r| r.gateway_rss_peak_mib).fold(0.0, f64::max),
+        service_rss_peak_mib: rounds.iter().map(|r| r.service_rss_peak_mib).fold(0.0, f64::max),
         service_cpu_us_per_event: median(|r| r.service_cpu_us_per_event),
         gateway_cpu_us_per_event: median(|r| r.gateway_cpu_us_per_event),
     };
@@ -792,7 +797,7 @@ impl EventsResult {
              | gateway's own lag p50 / p99 (interpolated in its bucket) | {:.1} / {:.1} ms | | |\n\
              | deliveries lost / duplicated or out of order / wrong tickets | {} / {} / {} of {} | 0 / 0 / 0 | {} |\n\
              | CPU per ticket created, service / gateway, median of the rounds ({} / {}) | {:.0} / {:.0} µs | | |\n\
-             | gateway peak RSS, live phase | {:.1} MiB | | |\n\
+             | peak RSS in the live phase, gateway / service | {:.1} / {:.1} MiB | | |\n\
              | idle streams open (gauge) | {} ({}) | 10,000 | |\n\
              | upstream watches while idle (one per provider) | {} | ≤ {} | {} |\n\
              | gateway RSS with the idle streams (peak) | {:.1} MiB ({:.1} MiB) | ≤ 64 MiB | {} |\n",
@@ -833,6 +838,7 @@ impl EventsResult {
             self.live.service_cpu_us_per_event,
             self.live.gateway_cpu_us_per_event,
             self.live.gateway_rss_peak_mib,
+            self.live.service_rss_peak_mib,
             self.idle_streams,
             self.idle_streams_open,
             self.idle_upstream_watches,

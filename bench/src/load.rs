@@ -714,9 +714,15 @@ impl CpuSnapshot {
 }
 
 fn read_rss(name: &str, pid: u32, reset: bool) -> anyhow::Result<Rss> {
-    let (peak_kib, current_kib) =
+    let resident =
         procfs::rss_kib(pid).with_context(|| format!("{name} (pid {pid}) is not running"))?;
-    Ok(Rss { name: name.to_owned(), pid, peak_kib, current_kib, reset })
+    Ok(Rss {
+        name: name.to_owned(),
+        pid,
+        peak_kib: resident.peak,
+        current_kib: resident.now,
+        reset,
+    })
 }
 
 /// Runs the scenario and returns its results.

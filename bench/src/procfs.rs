@@ -71,9 +71,17 @@ pub(crate) fn reset_peak_rss(pid: u32) -> bool {
     fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
-/// `(VmHWM, VmRSS)` of a process, in KiB: its peak resident set (since start or the last
-/// [`reset_peak_rss`]) and its resident set now. `None` when it is not running.
-pub(crate) fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+/// A process's resident memory, in KiB.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResidentKib {
+    /// The peak (VmHWM), since the process started or the last [`reset_peak_rss`].
+    pub(crate) peak: u64,
+    /// Now (VmRSS).
+    pub(crate) now: u64,
+}
+
+/// The resident memory of a process; `None` when it is not running.
+pub(crate) fn rss_kib(pid: u32) -> Option<ResidentKib> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |key: &str| -> u64 {
         status
@@ -82,5 +90,5 @@ pub(crate) fn rss_kib(pid: u32) -> Option<(u64, u64)> {
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
     };
-    Some((field("VmHWM:"), field("VmRSS:")))
+    Some(ResidentKib { peak: field("VmHWM:"), now: field("VmRSS:") })
 }
