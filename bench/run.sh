@@ -61,6 +61,7 @@ environment: CARGO_TARGET_DIR (default ./target), BENCH_PG_URL (default postgres
   BENCH_REDIS_URL (redis://127.0.0.1:6379; the rate-limiter row, skipped when none answers),
   BENCH_LIMITED_HTTP_ADDR (127.0.0.1:28081), BENCH_LIMITED_METRICS_ADDR (127.0.0.1:29466),
   BENCH_GATEWAY_METRICS_ADDR (127.0.0.1:29465), BENCH_GATEWAY_THREADS (1, as deployed),
+  BENCH_REFERENCE_ADDR (127.0.0.1:28090), BENCH_HOP_ADDR (127.0.0.1:28091),
   BENCH_BASE_GRPC_ADDR, BENCH_BASE_HTTP_ADDR, BENCH_BASE_METRICS_ADDR, BENCH_BASE_GATEWAY_METRICS_ADDR
   (127.0.0.1:25052, :28082, :29474, :29475: the pair on the database without history, for the list rows)
 TXT
@@ -146,6 +147,8 @@ BASE_GATEWAY_METRICS_ADDR=${BENCH_BASE_GATEWAY_METRICS_ADDR:-127.0.0.1:29475}
 LIMITED_HTTP_ADDR=${BENCH_LIMITED_HTTP_ADDR:-127.0.0.1:28081}
 REFERENCE_ADDR=${BENCH_REFERENCE_ADDR:-127.0.0.1:28090}
 REFERENCE_PID=""
+HOP_ADDR=${BENCH_HOP_ADDR:-127.0.0.1:28091}
+HOP_PID=""
 LIMITED_METRICS_ADDR=${BENCH_LIMITED_METRICS_ADDR:-127.0.0.1:29466}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 DB_FULL=tickets_bench DB_NONE=tickets_bench_none DB_EVENTS=tickets_bench_events
@@ -192,6 +195,7 @@ cleanup() {
   stop_baseline_servers
   for pid in $STASHED_PIDS; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   [[ -n $REFERENCE_PID ]] && { kill "$REFERENCE_PID" 2>/dev/null; wait "$REFERENCE_PID" 2>/dev/null; } || true
+  [[ -n $HOP_PID ]] && { kill "$HOP_PID" 2>/dev/null; wait "$HOP_PID" 2>/dev/null; } || true
   if [[ $KEEP == 0 && $BACKEND == postgres ]]; then
     for db in $DB_FULL $DB_NONE $DB_EVENTS; do psql_db postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
   fi
@@ -287,6 +291,15 @@ start_reference() {
     --connections "$DB_CONNECTIONS" >"$OUT/reference.log" 2>&1 &
   REFERENCE_PID=$!
   wait_answering "http://$REFERENCE_ADDR/healthz" "$REFERENCE_PID" "$OUT/reference.log" "the reference server"
+}
+
+# The floor of the gateway's hop: a minimal axum server relaying the same get to the running
+# service over gRPC, on one runtime thread (bench/src/hop.rs). Sets HOP_PID.
+start_hop() {
+  ${CALLGRIND:+valgrind --tool=callgrind "--callgrind-out-file=$OUT/callgrind-hop.%p"} \
+    "$BIN/tickets-bench" hop --service-url "http://$GRPC_ADDR" --addr "$HOP_ADDR" >"$OUT/hop.log" 2>&1 &
+  HOP_PID=$!
+  wait_answering "http://$HOP_ADDR/healthz" "$HOP_PID" "$OUT/hop.log" "the hop server"
 }
 
 # A second gateway in front of the same service that counts every request in Redis (limits
@@ -678,6 +691,8 @@ if [[ $SYSCALLS == 1 ]]; then
         }' "$OUT/syscalls-$row-$who.csv" >>"$report"
     done
   done
+  kill "$HOP_PID" 2>/dev/null; wait "$HOP_PID" 2>/dev/null || true
+  HOP_PID=""
   stop_servers
   cat "$report"
   say "done: $report"
@@ -696,23 +711,28 @@ if [[ $INSTRUCTIONS == 1 ]]; then
   if [[ $BACKEND == postgres ]]; then POOL=20000 ROUNDS=1 add_pools_postgres; settle_postgres $DB_FULL
   else POOL=20000 ROUNDS=1 add_pools_sqlite; fi
   CALLGRIND=1 READY_TRIES=1200 start_servers "$URL_FULL" instructions
+  # The hop row: REST get through the minimal relay (bench/src/hop.rs) in the gateway's place.
+  CALLGRIND=1 start_hop
   report=$OUT/instructions.md
   {
     echo "# Instructions per request ($BACKEND, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown))"
     echo
-    echo "| row | requests | gateway Ir / request | service Ir / request |"
+    echo "| row | requests | front process (gateway; the hop in hop-get) Ir / request | service Ir / request |"
     echo "|---|---|---|---|"
   } >"$report"
-  for row in rest-get grpc-get rest-start grpc-start; do
+  for row in rest-get hop-get grpc-get rest-start grpc-start; do
     say "instructions: $row"
-    row_target "$row"
-    C=1 D=$(( ${DURATION%.*} + 30 )) W=0 WAIT_IDLE=0 load "$row" instructions "${input[@]}" >/dev/null &
+    scenario=$row front=gateway:$GATEWAY_PID http=$HTTP_ADDR via=()
+    [[ $row == hop-get ]] && scenario=rest-get front=hop:$HOP_PID http=$HOP_ADDR via=(--token-url "http://$HTTP_ADDR")
+    row_target "$scenario"
+    HTTP=$http C=1 D=$(( ${DURATION%.*} + 30 )) W=0 WAIT_IDLE=0 GW_NAME=${front%%:*} GW_PID=${front#*:} \
+      load "$scenario" "instructions-$row" "${input[@]}" "${via[@]}" >/dev/null &
     loader=$!
     sleep 10
     before=$(service_calls $method)
-    for pid in $GATEWAY_PID $SERVICE_PID; do callgrind_control -z "$pid" >/dev/null; done
+    for pid in ${front#*:} $SERVICE_PID; do callgrind_control -z "$pid" >/dev/null; done
     sleep "$DURATION"
-    for who in gateway:$GATEWAY_PID service:$SERVICE_PID; do
+    for who in $front service:$SERVICE_PID; do
       callgrind_control -d "$row" "${who#*:}" >/dev/null
       mv "$(ls -t "$OUT/callgrind-${who%%:*}.${who#*:}".[0-9]* | head -n 1)" "$OUT/callgrind-$row-${who%%:*}.out"
     done
@@ -720,7 +740,7 @@ if [[ $INSTRUCTIONS == 1 ]]; then
     pkill -P "$loader" 2>/dev/null || true; wait "$loader" 2>/dev/null || true
     requests=$(calls_between "$before" "$after")
     line="| $row | $requests"
-    for who in gateway:$GATEWAY_PID service:$SERVICE_PID; do
+    for who in $front service:$SERVICE_PID; do
       dump=$OUT/callgrind-$row-${who%%:*}.out
       python3 "$ROOT/bench/callgrind_self.py" "$dump" "$requests" --top 80 >"$OUT/instructions-$row-${who%%:*}.txt"
       callgrind_annotate --inclusive=yes --threshold=99 "$dump" 2>/dev/null | cut -c1-220 \
@@ -751,16 +771,21 @@ in_turn() {
   local round=$1 i; shift
   if (( round % 2 == 0 )); then for ((i = $#; i >= 1; i--)); do echo "${!i}"; done; else printf '%s\n' "$@"; fi
 }
-# PostgreSQL: the reference row joins the get rounds (reference, REST, gRPC, ...).
+# PostgreSQL: the reference row joins the get rounds (reference, REST, gRPC, ...); so does the
+# hop row, the same get through a minimal relay instead of the gateway.
 [[ $BACKEND == postgres ]] && start_reference "$URL_FULL"
+start_hop
 for ((r = 1; r <= ROUNDS; r++)); do
-  for row in $(in_turn $r reference rest grpc); do
+  for row in $(in_turn $r reference rest hop grpc); do
     case $row in
       reference)
         [[ -n $REFERENCE_PID ]] || continue
         ROUND=$r D=$SEGMENT W=$(warmup_of $r) HTTP=$REFERENCE_ADDR GW_NAME=reference GW_PID=$REFERENCE_PID \
           load rest-get reference --pending "$OUT/pending-full.txt" --token-url "http://$HTTP_ADDR" ;;
       rest) ROUND=$r D=$SEGMENT W=$(warmup_of $r) load rest-get full --pending "$OUT/pending-full.txt" ;;
+      hop)
+        ROUND=$r D=$SEGMENT W=$(warmup_of $r) HTTP=$HOP_ADDR GW_NAME=hop GW_PID=$HOP_PID \
+          load rest-get hop --pending "$OUT/pending-full.txt" --token-url "http://$HTTP_ADDR" ;;
       grpc) ROUND=$r D=$SEGMENT W=$(warmup_of $r) load grpc-get full --pending "$OUT/pending-full.txt" ;;
     esac
   done
@@ -769,6 +794,8 @@ if [[ -n $REFERENCE_PID ]]; then
   kill "$REFERENCE_PID" 2>/dev/null; wait "$REFERENCE_PID" 2>/dev/null || true
   REFERENCE_PID=""
 fi
+kill "$HOP_PID" 2>/dev/null; wait "$HOP_PID" 2>/dev/null || true
+HOP_PID=""
 # The Redis rate limiter's cost: REST get through a gateway counting in Redis against the same
 # get with limits off, in interleaved rounds.
 if redis-cli -u "$REDIS_URL" ping 2>/dev/null | grep -q PONG; then

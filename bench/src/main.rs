@@ -7,11 +7,13 @@
 //! The seeding, the servers and pgbench are the script's business. `tickets-bench abuse` attacks
 //! a running gateway (bench/abuse.sh). `tickets-bench events` measures the live event feed
 //! (`bench/run.sh --events`). `tickets-bench reference` is the yardstick: a minimal axum + sqlx
-//! server answering the same get from the same database.
+//! server answering the same get from the same database; `tickets-bench hop` the floor of the
+//! gateway's hop: a minimal axum server relaying that get to the ticket service over gRPC.
 
 mod abuse;
 mod events;
 mod fixture;
+mod hop;
 mod http1;
 mod load;
 mod procfs;
@@ -48,6 +50,9 @@ enum Command {
     /// Serve `GET /v2/tickets/pending-tickets/{id}` straight from PostgreSQL with a minimal
     /// axum + sqlx handler, until killed: the reference row.
     Reference(reference::ReferenceArgs),
+    /// Serve `GET /v2/tickets/pending-tickets/{id}` by relaying it to the ticket service with a
+    /// minimal axum + tonic handler on one runtime thread, until killed: the hop row.
+    Hop(hop::HopArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +99,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(reference::run(&args)),
+        Command::Hop(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(hop::run(&args)),
         Command::Report(args) => {
             let markdown = report::render(&args)?;
             io::stdout().lock().write_all(markdown.as_bytes())?;

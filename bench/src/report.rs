@@ -520,6 +520,7 @@ pub(crate) fn render(args: &ReportArgs) -> anyhow::Result<String> {
     );
 
     reference(&mut md, &results);
+    hop(&mut md, &results);
     partner_http(&mut md, &results);
 
     let failing: Vec<_> = results.iter().filter(|r| r.errors > 0 || r.exhausted).collect();
@@ -599,6 +600,53 @@ fn reference(md: &mut String, results: &[LoadResult]) {
         times(cpu),
         judged(cpu.map(|c| c <= 1.2), &judged_rows),
     );
+}
+
+/// The hop row, when it ran: REST get through a minimal relay (`tickets-bench hop`: axum in,
+/// tonic out, nothing else) beside REST get through the gateway, the reference and gRPC get, in
+/// the same rounds — what the second hop costs by itself, and what the gateway adds to it.
+fn hop(md: &mut String, results: &[LoadResult]) {
+    let hop_row = (Scenario::RestGet, "hop");
+    let grpc_row = (Scenario::GrpcGet, "full");
+    let Some(base) = find(results, hop_row.0, hop_row.1) else { return };
+    let _ = writeln!(
+        md,
+        "\nThe hop alone — the same get through a minimal relay (axum + tonic on one runtime thread: the partner's token relayed, nothing else) instead of the gateway (c={}; medians of the rounds, ratios the median of the per-round ratios):\n",
+        base.concurrency
+    );
+    let _ = writeln!(
+        md,
+        "| row | req/s | p50 ms | p99 ms | req/s of gRPC get | front process CPU µs/req | service CPU µs/req |\n|---|--:|--:|--:|--:|--:|--:|"
+    );
+    let rows = [
+        ("REST get through the gateway", (Scenario::RestGet, "full"), "gateway"),
+        ("REST get through the minimal hop", hop_row, "hop"),
+        ("reference (axum + sqlx: no hop at all)", (Scenario::RestGet, "reference"), "reference"),
+        ("gRPC get", grpc_row, ""),
+    ];
+    for (name, (scenario, label), front) in rows {
+        let Some(row) = find(results, scenario, label) else { continue };
+        let cpu = |party: &str| {
+            median(
+                rounds(results, scenario, label)
+                    .iter()
+                    .map(|r| cpu_per_request(r, party))
+                    .collect(),
+            )
+            .filter(|c| *c > 0.0)
+            .map_or("–".to_owned(), |c| format!("{c:.0}"))
+        };
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            rate(Some(&row)),
+            ms(Some(row.p50_ms)),
+            ms(Some(row.p99_ms)),
+            percent(paired(results, (scenario, label), grpc_row)),
+            if front.is_empty() { "–".to_owned() } else { cpu(front) },
+            cpu("service"),
+        );
+    }
 }
 
 /// The encodings the compression rows ask for, as their labels name them.
@@ -694,7 +742,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::load::Rss;
+    use crate::load::{Cpu, Rss};
 
     fn run(
         scenario: Scenario,
@@ -757,6 +805,31 @@ mod tests {
         let mut md = String::new();
         partner_http(&mut md, &results);
         assert!(md.contains("| 1.20× | **met** |"), "{md}");
+    }
+
+    #[test]
+    fn the_hop_rows_pair_each_round_with_grpc_get_and_charge_their_front_process() {
+        let cpu = |name: &str, seconds: f64| Cpu { name: name.into(), seconds };
+        let mut results = Vec::new();
+        for (round, rest, hop, grpc) in [(1, 70.0, 80.0, 100.0), (2, 30.0, 45.0, 50.0)] {
+            let mut through_gateway = run(Scenario::RestGet, "full", round, rest, 5.0);
+            through_gateway.cpu = vec![cpu("gateway", 0.005), cpu("service", 0.006)];
+            let mut through_hop = run(Scenario::RestGet, "hop", round, hop, 5.0);
+            through_hop.cpu = vec![cpu("hop", 0.003), cpu("service", 0.006)];
+            results.extend([through_gateway, through_hop]);
+            results.push(run(Scenario::GrpcGet, "full", round, grpc, 4.0));
+        }
+        let mut md = String::new();
+        hop(&mut md, &results);
+        // Per round: gateway 70%, 60% → 65%; hop 80%, 90% → 85%. 100 requests per round: the
+        // front process's 5 or 3 ms is 50 or 30 µs a request.
+        assert!(md.contains("| REST get through the gateway | 50 | "), "{md}");
+        assert!(md.contains(" | 65% | 50 | 60 |"), "{md}");
+        assert!(md.contains(" | 85% | 30 | 60 |"), "{md}");
+        assert!(md.contains("| gRPC get | 75 | "), "{md}");
+        let mut without = String::new();
+        hop(&mut without, &results[..1]);
+        assert!(without.is_empty(), "no hop row, no section: {without}");
     }
 
     #[test]
