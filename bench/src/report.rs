@@ -548,6 +548,33 @@ fn cpu_per_request(r: &LoadResult, party: &str) -> f64 {
     if r.ok == 0 { 0.0 } else { seconds * 1e6 / r.ok as f64 }
 }
 
+/// The median over a row's rounds of `party`'s CPU µs per request; none when it was not measured.
+fn median_cpu(
+    results: &[LoadResult],
+    (scenario, label): (Scenario, &str),
+    party: &str,
+) -> Option<f64> {
+    let per_round =
+        rounds(results, scenario, label).iter().map(|r| cpu_per_request(r, party)).collect();
+    median(per_round).filter(|cpu| *cpu > 0.0)
+}
+
+/// Whole microseconds, or `–`.
+fn micros(value: Option<f64>) -> String {
+    value.map_or("–".to_owned(), |us| format!("{us:.0}"))
+}
+
+/// A row's req/s, p50 and p99 and its share of a baseline's req/s, as four table cells.
+fn speed_cells(row: &LoadResult, share: Option<f64>) -> String {
+    format!(
+        "{} | {} | {} | {}",
+        rate(Some(row)),
+        ms(Some(row.p50_ms)),
+        ms(Some(row.p99_ms)),
+        percent(share)
+    )
+}
+
 /// The reference rows, when they ran (PostgreSQL): REST and gRPC get against the minimal axum +
 /// sqlx server reading the same row (`tickets-bench reference`), in the same rounds.
 fn reference(md: &mut String, results: &[LoadResult]) {
@@ -562,7 +589,6 @@ fn reference(md: &mut String, results: &[LoadResult]) {
         "| row | req/s | p50 ms | p99 ms | req/s of the reference | postgres CPU µs/req | postgres CPU of the reference's |\n|---|--:|--:|--:|--:|--:|--:|"
     );
     let reference_row = (Scenario::RestGet, "reference");
-    let postgres = |r: &LoadResult| cpu_per_request(r, "postgres");
     let rows = [
         ("reference (axum + sqlx)", reference_row),
         ("REST get (gateway → service → PostgreSQL)", (Scenario::RestGet, "full")),
@@ -570,15 +596,11 @@ fn reference(md: &mut String, results: &[LoadResult]) {
     ];
     for (name, (scenario, label)) in rows {
         let Some(row) = find(results, scenario, label) else { continue };
-        let cpu = median(rounds(results, scenario, label).iter().map(|r| postgres(r)).collect());
         let _ = writeln!(
             md,
-            "| {name} | {} | {} | {} | {} | {} | {} |",
-            rate(Some(&row)),
-            ms(Some(row.p50_ms)),
-            ms(Some(row.p99_ms)),
-            percent(paired(results, (scenario, label), reference_row)),
-            cpu.map_or("–".to_owned(), |c| format!("{c:.0}")),
+            "| {name} | {} | {} | {} |",
+            speed_cells(&row, paired(results, (scenario, label), reference_row)),
+            micros(median_cpu(results, (scenario, label), "postgres")),
             times(paired_by(results, (scenario, label), reference_row, |r| {
                 cpu_per_request(r, "postgres")
             })),
@@ -619,32 +641,23 @@ fn hop(md: &mut String, results: &[LoadResult]) {
         "| row | req/s | p50 ms | p99 ms | req/s of gRPC get | front process CPU µs/req | service CPU µs/req |\n|---|--:|--:|--:|--:|--:|--:|"
     );
     let rows = [
-        ("REST get through the gateway", (Scenario::RestGet, "full"), "gateway"),
-        ("REST get through the minimal hop", hop_row, "hop"),
-        ("reference (axum + sqlx: no hop at all)", (Scenario::RestGet, "reference"), "reference"),
-        ("gRPC get", grpc_row, ""),
+        ("REST get through the gateway", (Scenario::RestGet, "full"), Some("gateway")),
+        ("REST get through the minimal hop", hop_row, Some("hop")),
+        (
+            "reference (axum + sqlx: no hop at all)",
+            (Scenario::RestGet, "reference"),
+            Some("reference"),
+        ),
+        ("gRPC get", grpc_row, None),
     ];
     for (name, (scenario, label), front) in rows {
         let Some(row) = find(results, scenario, label) else { continue };
-        let cpu = |party: &str| {
-            median(
-                rounds(results, scenario, label)
-                    .iter()
-                    .map(|r| cpu_per_request(r, party))
-                    .collect(),
-            )
-            .filter(|c| *c > 0.0)
-            .map_or("–".to_owned(), |c| format!("{c:.0}"))
-        };
         let _ = writeln!(
             md,
-            "| {name} | {} | {} | {} | {} | {} | {} |",
-            rate(Some(&row)),
-            ms(Some(row.p50_ms)),
-            ms(Some(row.p99_ms)),
-            percent(paired(results, (scenario, label), grpc_row)),
-            if front.is_empty() { "–".to_owned() } else { cpu(front) },
-            cpu("service"),
+            "| {name} | {} | {} | {} |",
+            speed_cells(&row, paired(results, (scenario, label), grpc_row)),
+            micros(front.and_then(|party| median_cpu(results, (scenario, label), party))),
+            micros(median_cpu(results, (scenario, label), "service")),
         );
     }
 }
