@@ -691,8 +691,6 @@ if [[ $SYSCALLS == 1 ]]; then
         }' "$OUT/syscalls-$row-$who.csv" >>"$report"
     done
   done
-  kill "$HOP_PID" 2>/dev/null; wait "$HOP_PID" 2>/dev/null || true
-  HOP_PID=""
   stop_servers
   cat "$report"
   say "done: $report"
@@ -750,6 +748,8 @@ if [[ $INSTRUCTIONS == 1 ]]; then
     done
     echo "$line |" >>"$report"
   done
+  kill "$HOP_PID" 2>/dev/null; wait "$HOP_PID" 2>/dev/null || true
+  HOP_PID=""
   stop_servers
   cat "$report"
   say "done: $report (per function: $OUT/instructions-*.txt; bench/callgrind_self.py on $OUT/callgrind-*.out)"
